@@ -1,0 +1,1 @@
+"""AWS plumbing shared by every AWS call: credentials and request signing."""

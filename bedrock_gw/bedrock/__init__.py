@@ -1,0 +1,1 @@
+"""The Bedrock side: wire types, the event-stream decoder, errors and the async client."""

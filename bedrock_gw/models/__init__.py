@@ -1,0 +1,1 @@
+"""The model catalogue: what Bedrock offers, filtered by config, cached and refreshed."""

@@ -1,0 +1,1 @@
+"""OpenAI wire types: requests the gateway accepts and the responses it sends."""

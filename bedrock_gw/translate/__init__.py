@@ -1,0 +1,1 @@
+"""Pure OpenAI <-> Bedrock translation: plain data in, new plain data out, no I/O."""

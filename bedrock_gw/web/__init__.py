@@ -1,0 +1,1 @@
+"""The HTTP edge: aiohttp routes, middlewares, SSE writing and the access log."""

@@ -1,0 +1,116 @@
+"""``POST /v1/chat/completions``: plain and streamed."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncGenerator
+
+from aiohttp import web
+
+from bedrock_gw.bedrock.client import StreamEvent
+from bedrock_gw.bedrock.converse_types import ConverseRequest
+from bedrock_gw.errors import GatewayError, InvalidRequest, UpstreamError
+from bedrock_gw.models.listing import ModelEntry
+from bedrock_gw.openai.chat_request import ChatCompletionRequest
+from bedrock_gw.translate.chat_request import to_converse
+from bedrock_gw.translate.chat_response import (
+    ChunkTranslator,
+    converse_as_stream_events,
+    to_chat_completion,
+)
+from bedrock_gw.web.body import read_model
+from bedrock_gw.web.sse import EventStream
+from bedrock_gw.web.state import BEDROCK, CATALOG, LIVE, STREAMS, TRACE, RequestTrace
+
+__all__ = ["chat_completions"]
+
+logger = logging.getLogger(__name__)
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    body = await read_model(request, ChatCompletionRequest)
+    trace = request[TRACE]
+    trace.model = body.model
+    entry = await request.app[CATALOG].lookup(body.model)
+    if entry.kind != "chat":
+        raise InvalidRequest(
+            f"'{body.model}' is an embedding model; use /v1/embeddings", param="model"
+        )
+    converse = to_converse(body)
+    completion_id = f"chatcmpl-{secrets.token_hex(12)}"
+    created = int(time.time())
+    bedrock = request.app[BEDROCK]
+    if not body.stream:
+        response = await bedrock.converse(entry.id, converse)
+        completion = to_chat_completion(
+            response, model=body.model, completion_id=completion_id, created=created
+        )
+        usage = completion["usage"]
+        trace.prompt_tokens = usage["prompt_tokens"]
+        trace.completion_tokens = usage["completion_tokens"]
+        return web.json_response(completion)
+    translator = ChunkTranslator(
+        model=body.model,
+        completion_id=completion_id,
+        created=created,
+        include_usage=bool(body.stream_options and body.stream_options.include_usage),
+    )
+    events = _events(request, entry, converse)
+    return await _relay(request, events, translator)
+
+
+async def _events(
+    request: web.Request, entry: ModelEntry, converse: ConverseRequest
+) -> AsyncGenerator[StreamEvent, None]:
+    bedrock = request.app[BEDROCK]
+    if entry.streaming:
+        async for event in bedrock.converse_stream(entry.id, converse):
+            yield event
+        return
+    # A model without ConverseStream still gets a stream: one plain call replayed as events.
+    response = await bedrock.converse(entry.id, converse)
+    for event_type, payload in converse_as_stream_events(response):
+        yield StreamEvent(event_type, payload)
+
+
+async def _relay(
+    request: web.Request, events: AsyncGenerator[StreamEvent, None], translator: ChunkTranslator
+) -> web.StreamResponse:
+    trace = request[TRACE]
+    try:
+        # Errors up to the first event are plain HTTP errors (a throttled stream is a 429).
+        first = await anext(events, None)
+        if first is None:
+            raise UpstreamError("Bedrock's stream ended before any event")
+        stream = EventStream(request, keepalive=request.app[LIVE].settings.server.stream_keepalive)
+        request.app[STREAMS].add(stream)
+        await stream.open()
+        try:
+            await stream.send(translator.on_event(first.type, first.payload))
+            async for event in events:
+                await stream.send(translator.on_event(event.type, event.payload))
+            await stream.send_done()
+        except GatewayError as error:
+            # After the first event the status is sent; the error goes in the stream, no [DONE].
+            trace.extra["error"] = error.upstream_code or error.code or error.error_type
+            logger.info("stream failed after it began: %s", error.message)
+            with contextlib.suppress(ConnectionResetError):
+                await stream.send_error(error)
+        except ConnectionResetError:
+            trace.extra["client"] = "disconnected"
+        finally:
+            _record_usage(trace, translator)
+            await stream.close()
+        return stream.response
+    finally:
+        # Closing the generator closes the upstream response (and its connection) at once.
+        await events.aclose()
+
+
+def _record_usage(trace: RequestTrace, translator: ChunkTranslator) -> None:
+    if translator.usage is not None:
+        trace.prompt_tokens = translator.usage["prompt_tokens"]
+        trace.completion_tokens = translator.usage["completion_tokens"]
