@@ -20,6 +20,7 @@ from bedrock_gw.aws.credentials import BotocoreChainFetcher, CredentialCache
 from bedrock_gw.bedrock.client import BedrockClient, BedrockEndpoints, BedrockTimeouts
 from bedrock_gw.config import Settings
 from bedrock_gw.models.catalog import ModelCatalog
+from bedrock_gw.readiness import ReadinessGates
 from bedrock_gw.web.chat import chat_completions
 from bedrock_gw.web.embeddings import create_embeddings
 from bedrock_gw.web.middleware import auth_middleware, error_middleware
@@ -30,6 +31,7 @@ from bedrock_gw.web.state import (
     CATALOG,
     CREDENTIALS,
     LIVE,
+    READINESS,
     STREAMS,
     LiveConfig,
 )
@@ -49,6 +51,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     )
     app[LIVE] = LiveConfig(settings, keyring_from_settings(settings.auth))
     app[STREAMS] = weakref.WeakSet[EventStream]()
+    app[READINESS] = ReadinessGates()
     app.cleanup_ctx.extend(
         [
             _executor_ctx,
@@ -83,6 +86,7 @@ async def _credentials_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await cache.start()
     app[CREDENTIALS] = cache
+    app[READINESS].add(f"loading AWS credentials ({cache.status.source})", cache.wait_until_loaded)
     yield
     await cache.close()
 

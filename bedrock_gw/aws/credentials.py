@@ -116,6 +116,7 @@ class CredentialCache:
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
         self._last_error: str | None = None
+        self._loaded = asyncio.Event()
 
     async def start(self) -> None:
         """Try to fetch the first set, then keep refreshing (or retrying) in the background.
@@ -128,6 +129,7 @@ class CredentialCache:
         except Exception as exc:  # any failure of a source is retried, never fatal
             self._record_failure(exc)
         else:
+            self._loaded.set()
             logger.info("AWS credentials loaded from %s", self._fetcher.description)
         self._task = asyncio.create_task(self._refresh_forever(), name="credential-refresh")
 
@@ -136,6 +138,10 @@ class CredentialCache:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+    async def wait_until_loaded(self) -> None:
+        """Return once a first set of credentials is in hand (the background task retries)."""
+        await self._loaded.wait()
 
     def current(self) -> AwsCredentials:
         credentials = self._current
@@ -198,6 +204,7 @@ class CredentialCache:
             if self._failures:
                 logger.info("AWS credentials obtained after %d failed attempts", self._failures)
             self._current = fresh
+            self._loaded.set()
             self._failures = 0
             self._last_error = None
             logger.debug("AWS credentials refreshed in %.3fs", time.monotonic() - started)

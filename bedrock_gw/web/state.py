@@ -12,6 +12,7 @@ from bedrock_gw.aws.credentials import CredentialCache
 from bedrock_gw.bedrock.client import Bedrock
 from bedrock_gw.config import Settings
 from bedrock_gw.models.catalog import ModelCatalog
+from bedrock_gw.readiness import ReadinessGates
 from bedrock_gw.web.sse import EventStream
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "CATALOG",
     "CREDENTIALS",
     "LIVE",
+    "READINESS",
     "STREAMS",
     "TRACE",
     "LiveConfig",
@@ -54,4 +56,5 @@ BEDROCK = web.AppKey("bedrock", Bedrock)
 CATALOG = web.AppKey("catalog", ModelCatalog)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)
 STREAMS: web.AppKey[weakref.WeakSet[EventStream]] = web.AppKey("streams")
+READINESS = web.AppKey("readiness", ReadinessGates)
 TRACE = web.RequestKey("trace", RequestTrace)
