@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
+from yarl import URL
 
 from bedrock_gw.aws.credentials import AwsCredentials
 from bedrock_gw.aws.sigv4 import encode_path_segment, sign_headers
@@ -146,7 +147,7 @@ class BedrockClient:
         try:
             async with asyncio.timeout(self._timeouts.first_byte):
                 response = await self._session.post(
-                    url, data=body, headers=headers, timeout=self._stream_timeout
+                    _exact(url), data=body, headers=headers, timeout=self._stream_timeout
                 )
         except TimeoutError as exc:
             raise UpstreamTimeout("Bedrock did not answer in time") from exc
@@ -199,7 +200,7 @@ class BedrockClient:
         headers = self._signed("POST", url, payload, accept=_JSON)
         try:
             async with self._session.post(
-                url, data=payload, headers=headers, timeout=self._plain_timeout
+                _exact(url), data=payload, headers=headers, timeout=self._plain_timeout
             ) as response:
                 raw = await response.read()
                 if response.status >= 300:
@@ -219,7 +220,8 @@ class BedrockClient:
         summaries: list[dict[str, Any]] = []
         next_token: str | None = None
         while True:
-            query = {"typeEquals": profile_type, "maxResults": "1000"}
+            # The member is typeEquals, but on the wire its query name is "type".
+            query = {"type": profile_type, "maxResults": "1000"}
             if next_token:
                 query["nextToken"] = next_token
             url = f"{self._endpoints.control}/inference-profiles?{urlencode(query)}"
@@ -236,7 +238,7 @@ class BedrockClient:
         headers = self._signed(method, url, body, accept=_JSON)
         try:
             async with self._session.request(
-                method, url, data=body or None, headers=headers, timeout=self._plain_timeout
+                method, _exact(url), data=body or None, headers=headers, timeout=self._plain_timeout
             ) as response:
                 raw = await response.read()
                 if response.status >= 300:
@@ -260,6 +262,12 @@ class BedrockClient:
             region=self._region,
             service=SIGNING_NAME,
         )
+
+
+def _exact(url: str) -> URL:
+    # yarl would otherwise decode "%3A" to ":" on the wire, and Bedrock would then compute a
+    # different canonical path than the one we signed.
+    return URL(url, encoded=True)
 
 
 def _dump(value: Mapping[str, Any]) -> bytes:
