@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 from typing import Any
 
@@ -136,9 +137,7 @@ class ConverseValidator:
         if not isinstance(messages, list):
             raise _fmt("messages", "list")
         if not messages:
-            raise validation(
-                "The messages field is empty. Add at least one message and try again."
-            )
+            raise validation("The messages field is empty. Add at least one message and try again.")
         for i, message in enumerate(messages):
             self._message(message, f"messages.{i}")
         self._alternation(messages)
@@ -251,21 +250,31 @@ class ConverseValidator:
                 raise validation(
                     f"The reasoningContent block at {path} is only allowed in assistant turns."
                 )
-            rkey, rinner = _union(inner, f"{path}.reasoningContent", REASONING_MEMBERS,
-                                  "ReasoningContentBlock")
+            rkey, rinner = _union(
+                inner, f"{path}.reasoningContent", REASONING_MEMBERS, "ReasoningContentBlock"
+            )
             if rkey == "reasoningText":
-                rtext = _obj(rinner, f"{path}.reasoningContent.reasoningText",
-                             frozenset({"text", "signature"}))
+                rtext = _obj(
+                    rinner,
+                    f"{path}.reasoningContent.reasoningText",
+                    frozenset({"text", "signature"}),
+                )
                 if not isinstance(rtext.get("text"), str):
                     raise _fmt(f"{path}.reasoningContent.reasoningText.text", "string")
         elif key == "cachePoint":
             point = _obj(inner, f"{path}.cachePoint", frozenset({"type", "ttl"}))
             if point.get("type") != "default":
-                raise _constraint(point.get("type"), f"{path}.cachePoint.type",
-                                  "Member must satisfy enum value set: [default]")
+                raise _constraint(
+                    point.get("type"),
+                    f"{path}.cachePoint.type",
+                    "Member must satisfy enum value set: [default]",
+                )
         elif key == "document":
-            doc = _obj(inner, f"{path}.document",
-                       frozenset({"format", "name", "source", "context", "citations"}))
+            doc = _obj(
+                inner,
+                f"{path}.document",
+                frozenset({"format", "name", "source", "context", "citations"}),
+            )
             if not isinstance(doc.get("name"), str) or not isinstance(doc.get("source"), dict):
                 raise _fmt(f"{path}.document", "document block with a name and a source")
         elif not isinstance(inner, dict):
@@ -279,10 +288,14 @@ class ConverseValidator:
             )
         image = _obj(value, path, IMAGE_MEMBERS)
         if image.get("format") not in IMAGE_FORMATS:
-            raise _constraint(image.get("format"), f"{path}.format",
-                              "Member must satisfy enum value set: [png, jpeg, gif, webp]")
-        key, inner = _union(image.get("source"), f"{path}.source", IMAGE_SOURCE_MEMBERS,
-                            "ImageSource")
+            raise _constraint(
+                image.get("format"),
+                f"{path}.format",
+                "Member must satisfy enum value set: [png, jpeg, gif, webp]",
+            )
+        key, inner = _union(
+            image.get("source"), f"{path}.source", IMAGE_SOURCE_MEMBERS, "ImageSource"
+        )
         if key == "bytes":
             # Blobs travel as base64 strings in rest-json bodies.
             if not isinstance(inner, str):
@@ -311,8 +324,9 @@ class ConverseValidator:
             raise _fmt(f"{path}.toolUseId", "tool use id")
         status = result.get("status")
         if status is not None and status not in ("success", "error"):
-            raise _constraint(status, f"{path}.status",
-                              "Member must satisfy enum value set: [success, error]")
+            raise _constraint(
+                status, f"{path}.status", "Member must satisfy enum value set: [success, error]"
+            )
         content = result.get("content")
         if not isinstance(content, list):
             raise _fmt(f"{path}.content", "list")
@@ -321,8 +335,9 @@ class ConverseValidator:
                 f"The content field at {path} cannot be empty when status value is error."
             )
         for k, item in enumerate(content):
-            key, inner = _union(item, f"{path}.content.{k}", TOOL_RESULT_CONTENT_MEMBERS,
-                                "ToolResultContentBlock")
+            key, inner = _union(
+                item, f"{path}.content.{k}", TOOL_RESULT_CONTENT_MEMBERS, "ToolResultContentBlock"
+            )
             if key == "json" and not isinstance(inner, dict):
                 raise _fmt(f"{path}.content.{k}.json", "json object")
             if key == "text" and not isinstance(inner, str):
@@ -336,30 +351,36 @@ class ConverseValidator:
         if not isinstance(tools, list):
             raise _fmt("toolConfig.tools", "list")
         if not tools:
-            raise _constraint("[]", "toolConfig.tools",
-                              "Member must have length greater than or equal to 1")
+            raise _constraint(
+                "[]", "toolConfig.tools", "Member must have length greater than or equal to 1"
+            )
         for i, tool in enumerate(tools):
             key, inner = _union(tool, f"toolConfig.tools.{i}", TOOL_MEMBERS, "Tool")
             if key == "toolSpec":
                 spec = _obj(inner, f"toolConfig.tools.{i}.toolSpec", TOOL_SPEC_MEMBERS)
                 name = spec.get("name")
                 if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
-                    raise _constraint(name, f"toolConfig.tools.{i}.member.toolSpec.name",
-                                      "Member must satisfy regular expression pattern: "
-                                      "[a-zA-Z0-9_-]+")
+                    raise _constraint(
+                        name,
+                        f"toolConfig.tools.{i}.member.toolSpec.name",
+                        "Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+",
+                    )
                 if "description" in spec and (
                     not isinstance(spec["description"], str) or not spec["description"]
                 ):
                     raise _fmt(f"toolConfig.tools.{i}.toolSpec.description", "non-empty string")
-                skey, schema = _union(spec.get("inputSchema"),
-                                      f"toolConfig.tools.{i}.toolSpec.inputSchema",
-                                      frozenset({"json"}), "ToolInputSchema")
+                skey, schema = _union(
+                    spec.get("inputSchema"),
+                    f"toolConfig.tools.{i}.toolSpec.inputSchema",
+                    frozenset({"json"}),
+                    "ToolInputSchema",
+                )
                 if not isinstance(schema, dict):
-                    raise _fmt(f"toolConfig.tools.{i}.toolSpec.inputSchema.{skey}",
-                               "json object")
+                    raise _fmt(f"toolConfig.tools.{i}.toolSpec.inputSchema.{skey}", "json object")
         if config.get("toolChoice") is not None:
-            key, inner = _union(config["toolChoice"], "toolConfig.toolChoice",
-                                TOOL_CHOICE_MEMBERS, "ToolChoice")
+            key, inner = _union(
+                config["toolChoice"], "toolConfig.toolChoice", TOOL_CHOICE_MEMBERS, "ToolChoice"
+            )
             allowed = frozenset({"name"}) if key == "tool" else frozenset()
             choice = _obj(inner, f"toolConfig.toolChoice.{key}", allowed)
             if key == "tool" and not isinstance(choice.get("name"), str):
@@ -372,7 +393,7 @@ class ConverseValidator:
                 "A conversation must start with a user message. Try again with a conversation "
                 "that starts with a user message."
             )
-        for prev, cur in zip(messages, messages[1:], strict=False):
+        for prev, cur in itertools.pairwise(messages):
             if prev["role"] == cur["role"]:
                 raise validation(
                     "A conversation must alternate between user and assistant roles. Make sure "

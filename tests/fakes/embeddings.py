@@ -46,7 +46,9 @@ def embedding_vector(text: str, dimensions: int, normalize: bool = True) -> list
 
 def _malformed(detail: str) -> AwsError:
     # Bedrock reports model-body schema failures in this form.
-    return validation(f"Malformed input request: {detail}, please reformat your input and try again.")
+    return validation(
+        f"Malformed input request: {detail}, please reformat your input and try again."
+    )
 
 
 def _parse(body: bytes, allowed: frozenset[str]) -> dict[str, Any]:
@@ -118,8 +120,9 @@ def _quantise(vector: list[float], kind: str) -> list[Any]:
 
 
 def cohere_v3(body: bytes) -> InvokeResult:
-    parsed = _parse(body, frozenset({"texts", "input_type", "truncate", "embedding_types",
-                                     "images"}))
+    parsed = _parse(
+        body, frozenset({"texts", "input_type", "truncate", "embedding_types", "images"})
+    )
     texts = parsed.get("texts")
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise _malformed("#/texts: expected type: JSONArray of String")
@@ -142,10 +145,12 @@ def cohere_v3(body: bytes) -> InvokeResult:
         out.update(embeddings=vectors, response_type="embeddings_floats")
     else:
         if not isinstance(kinds, list) or any(k not in COHERE_EMBEDDING_TYPES for k in kinds):
-            raise _malformed("#/embedding_types: expected a subset of "
-                             f"[{', '.join(COHERE_EMBEDDING_TYPES)}]")
-        by_type = {k: vectors if k == "float" else [_quantise(v, k) for v in vectors]
-                   for k in kinds}
+            raise _malformed(
+                f"#/embedding_types: expected a subset of [{', '.join(COHERE_EMBEDDING_TYPES)}]"
+            )
+        by_type = {
+            k: vectors if k == "float" else [_quantise(v, k) for v in vectors] for k in kinds
+        }
         out.update(embeddings=by_type, response_type="embeddings_by_type")
     return out, sum(_words(t) for t in texts)
 

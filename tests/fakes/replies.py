@@ -35,8 +35,9 @@ def count_words(text: str) -> int:
 
 def request_words(body: dict[str, Any]) -> int:
     """Input tokens as the fake counts them: words across all messages and the system."""
-    texts = [t for m in body.get("messages", []) for b in m.get("content", []) for t in
-             _block_texts(b)]
+    texts = [
+        t for m in body.get("messages", []) for b in m.get("content", []) for t in _block_texts(b)
+    ]
     texts += [b["text"] for b in body.get("system", []) if "text" in b]
     return sum(count_words(t) for t in texts)
 
@@ -71,8 +72,11 @@ def _content(reply: Reply) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = []
     if reply.reasoning is not None:
         content.append(
-            {"reasoningContent": {"reasoningText": {"text": reply.reasoning,
-                                                    "signature": "fake-signature"}}}
+            {
+                "reasoningContent": {
+                    "reasoningText": {"text": reply.reasoning, "signature": "fake-signature"}
+                }
+            }
         )
     if reply.text:
         content.append({"text": reply.text})
@@ -107,30 +111,51 @@ def stream_events(reply: Reply, body: dict[str, Any], latency_ms: int) -> list[E
     index = 0
     if reply.reasoning is not None:
         for piece in split_pieces(reply.reasoning):
-            events.append(("contentBlockDelta", {
-                "contentBlockIndex": index, "delta": {"reasoningContent": {"text": piece}}}))
-        events.append(("contentBlockDelta", {
-            "contentBlockIndex": index,
-            "delta": {"reasoningContent": {"signature": "fake-signature"}}}))
+            events.append(
+                (
+                    "contentBlockDelta",
+                    {"contentBlockIndex": index, "delta": {"reasoningContent": {"text": piece}}},
+                )
+            )
+        events.append(
+            (
+                "contentBlockDelta",
+                {
+                    "contentBlockIndex": index,
+                    "delta": {"reasoningContent": {"signature": "fake-signature"}},
+                },
+            )
+        )
         events.append(("contentBlockStop", {"contentBlockIndex": index}))
         index += 1
     if reply.text or not reply.tool_uses:
         for piece in split_pieces(reply.text):
-            events.append(("contentBlockDelta", {
-                "contentBlockIndex": index, "delta": {"text": piece}}))
+            events.append(
+                ("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}})
+            )
         events.append(("contentBlockStop", {"contentBlockIndex": index}))
         index += 1
     for i, use in enumerate(reply.tool_uses):
-        events.append(("contentBlockStart", {
-            "contentBlockIndex": index,
-            "start": {"toolUse": {"toolUseId": tool_use_id(use, i), "name": use.name}}}))
+        events.append(
+            (
+                "contentBlockStart",
+                {
+                    "contentBlockIndex": index,
+                    "start": {"toolUse": {"toolUseId": tool_use_id(use, i), "name": use.name}},
+                },
+            )
+        )
         # Arguments arrive as partial JSON strings; split so clients must join them.
         args = json.dumps(use.input, separators=(",", ":"))
         half = len(args) // 2
         for part in (args[:half], args[half:]):
             if part:
-                events.append(("contentBlockDelta", {
-                    "contentBlockIndex": index, "delta": {"toolUse": {"input": part}}}))
+                events.append(
+                    (
+                        "contentBlockDelta",
+                        {"contentBlockIndex": index, "delta": {"toolUse": {"input": part}}},
+                    )
+                )
         events.append(("contentBlockStop", {"contentBlockIndex": index}))
         index += 1
     events.append(("messageStop", {"stopReason": stop_reason(reply)}))

@@ -90,9 +90,7 @@ def canonical_query(raw_query: str) -> str:
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
-def canonical_headers(
-    signed: Iterable[str], headers: Iterable[tuple[str, str]]
-) -> str:
+def canonical_headers(signed: Iterable[str], headers: Iterable[tuple[str, str]]) -> str:
     values: dict[str, list[str]] = {}
     for name, value in headers:
         values.setdefault(name.lower(), []).append(" ".join(value.split()))
@@ -212,8 +210,7 @@ class SigV4Verifier:
             earliest = (now - MAX_SKEW).strftime(AMZ_DATE_FORMAT)
             raise AwsError(
                 "InvalidSignatureException",
-                f"Signature expired: {amz_date} is now earlier than {earliest} "
-                f"({stamp} - 5 min.)",
+                f"Signature expired: {amz_date} is now earlier than {earliest} ({stamp} - 5 min.)",
             )
         if when > now + MAX_SKEW:
             latest = (now + MAX_SKEW).strftime(AMZ_DATE_FORMAT)
