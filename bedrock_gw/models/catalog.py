@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bedrock_gw.bedrock.client import Bedrock
 from bedrock_gw.errors import GatewayError, ModelNotFound, ServiceUnavailable
@@ -39,6 +39,7 @@ class ModelCatalog:
         *,
         allow: Sequence[str],
         deny: Sequence[str],
+        aliases: Mapping[str, str] | None = None,
         refresh_interval: float,
         retry_initial: float = 2.0,
         retry_max: float = 300.0,
@@ -46,6 +47,7 @@ class ModelCatalog:
         self._bedrock = bedrock
         self._allow = tuple(allow)
         self._deny = tuple(deny)
+        self._aliases = dict(aliases or {})
         self._refresh_interval = refresh_interval
         self._retry_initial = retry_initial
         self._retry_max = retry_max
@@ -65,8 +67,12 @@ class ModelCatalog:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    def set_filters(self, allow: Sequence[str], deny: Sequence[str]) -> None:
+    def set_filters(
+        self, allow: Sequence[str], deny: Sequence[str], aliases: Mapping[str, str] | None = None
+    ) -> None:
         self._allow, self._deny = tuple(allow), tuple(deny)
+        if aliases is not None:
+            self._aliases = dict(aliases)
         self._apply_filters()
 
     async def refresh(self) -> None:
@@ -104,11 +110,21 @@ class ModelCatalog:
         return CatalogStatus(len(self._visible), self._last_success, self._last_error)
 
     def _apply_filters(self) -> None:
-        self._visible = {
+        visible = {
             model_id: entry
             for model_id, entry in (self._all or {}).items()
             if is_allowed(model_id, self._allow, self._deny)
         }
+        for alias, target in self._aliases.items():
+            entry = visible.get(target)
+            if entry is None:
+                if self._all is not None:
+                    logger.warning(
+                        "alias %r names %r, which is not offered; ignored", alias, target
+                    )
+                continue
+            visible[alias] = replace(entry, id=alias, alias_of=entry.bedrock_id)
+        self._visible = dict(sorted(visible.items()))
 
     async def _refresh_forever(self) -> None:
         delay = self._retry_initial

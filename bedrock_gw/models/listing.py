@@ -29,6 +29,13 @@ class ModelEntry:
     input_modalities: frozenset[str]
     streaming: bool
     created: int
+    alias_of: str | None = None
+    """For a configured alias: the model id it stands for."""
+
+    @property
+    def bedrock_id(self) -> str:
+        """The id to put in Bedrock's request path."""
+        return self.alias_of or self.id
 
 
 def build_entries(

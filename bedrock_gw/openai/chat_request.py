@@ -15,15 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "IGNORED_PARAMETERS",
     "AssistantMessage",
+    "CacheControl",
     "ChatCompletionRequest",
     "ChatMessage",
     "ContentPart",
     "DeveloperMessage",
     "FilePart",
     "ImagePart",
+    "ReasoningDetail",
     "StreamOptions",
     "SystemMessage",
     "TextPart",
+    "ThinkingConfig",
     "ToolCall",
     "ToolMessage",
     "UserMessage",
@@ -39,9 +42,15 @@ class _Part(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class CacheControl(_Part):
+    type: Literal["ephemeral"] = "ephemeral"
+
+
 class TextPart(_Part):
     type: Literal["text"]
     text: str
+    cache_control: CacheControl | None = None
+    """Anthropic-style marker: cache the prompt up to and including this part."""
 
 
 class ImageUrl(_Part):
@@ -52,6 +61,7 @@ class ImageUrl(_Part):
 class ImagePart(_Part):
     type: Literal["image_url"]
     image_url: ImageUrl
+    cache_control: CacheControl | None = None
 
 
 class FileData(_Part):
@@ -64,6 +74,7 @@ class FileData(_Part):
 class FilePart(_Part):
     type: Literal["file"]
     file: FileData
+    cache_control: CacheControl | None = None
 
 
 class InputAudio(_Part):
@@ -89,6 +100,24 @@ class ToolCall(_Part):
     id: str
     type: Literal["function"] = "function"
     function: FunctionCall
+
+
+class ReasoningDetail(_Part):
+    """One item of an OpenRouter-style ``reasoning_details`` list, as this gateway returns it.
+
+    Clients send these back unchanged on later assistant turns so that Claude's signed thinking
+    blocks can be rebuilt (needed for thinking together with tool use).
+    """
+
+    type: Literal["reasoning.text", "reasoning.encrypted", "reasoning.summary"]
+    text: str | None = None
+    signature: str | None = None
+    data: str | None = None
+    """Redacted thinking, base64, for ``reasoning.encrypted``."""
+    summary: str | None = None
+    format: str | None = None
+    index: int | None = None
+    id: str | None = None
 
 
 class SystemMessage(_Part):
@@ -117,11 +146,14 @@ class AssistantMessage(_Part):
     tool_calls: list[ToolCall] | None = None
     refusal: str | None = None
     name: str | None = None
+    reasoning_content: str | None = None
+    """Reasoning text shown to the user earlier; informational (it carries no signature)."""
+    reasoning_details: list[ReasoningDetail] | None = None
 
 
 class ToolMessage(_Part):
     role: Literal["tool"]
-    content: str | list[TextPart]
+    content: str | list[ContentPart]
     tool_call_id: str
 
 
@@ -136,6 +168,15 @@ class StreamOptions(BaseModel):
 
     include_usage: bool = False
     """Send a last chunk with ``usage`` and no choices before ``[DONE]``."""
+
+
+class ThinkingConfig(BaseModel):
+    """Extension: an explicit thinking budget, as Anthropic's API spells it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["enabled", "disabled"]
+    budget_tokens: int | None = Field(default=None, ge=1024)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -156,7 +197,11 @@ class ChatCompletionRequest(BaseModel):
     tool_choice: Any = None
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
-    reasoning_effort: str | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    thinking: ThinkingConfig | None = None
+    """Extension: Claude's thinking budget, overriding ``reasoning_effort``."""
+    top_k: int | None = Field(default=None, ge=1)
+    """Extension: top-k sampling, for families that support it."""
 
     # Accepted, never forwarded: see IGNORED_PARAMETERS.
     frequency_penalty: float | None = None

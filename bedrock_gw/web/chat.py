@@ -13,17 +13,29 @@ from aiohttp import web
 from bedrock_gw.bedrock.client import StreamEvent
 from bedrock_gw.bedrock.converse_types import ConverseRequest
 from bedrock_gw.errors import GatewayError, InvalidRequest, UpstreamError
+from bedrock_gw.models.capabilities import Capabilities, capabilities_for
 from bedrock_gw.models.listing import ModelEntry
 from bedrock_gw.openai.chat_request import ChatCompletionRequest
-from bedrock_gw.translate.chat_request import to_converse
+from bedrock_gw.translate.chat_request import ChatOptions, to_converse
 from bedrock_gw.translate.chat_response import (
     ChunkTranslator,
+    ResponseOptions,
     converse_as_stream_events,
     to_chat_completion,
 )
+from bedrock_gw.translate.content import ContentLimits
 from bedrock_gw.web.body import read_model
+from bedrock_gw.web.images import fetch_remote_images, remote_image_urls
 from bedrock_gw.web.sse import EventStream
-from bedrock_gw.web.state import BEDROCK, CATALOG, LIVE, STREAMS, TRACE, RequestTrace
+from bedrock_gw.web.state import (
+    BEDROCK,
+    CATALOG,
+    HTTP_CLIENT,
+    LIVE,
+    STREAMS,
+    TRACE,
+    RequestTrace,
+)
 
 __all__ = ["chat_completions"]
 
@@ -39,14 +51,22 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         raise InvalidRequest(
             f"'{body.model}' is an embedding model; use /v1/embeddings", param="model"
         )
-    converse = to_converse(body)
+    settings = request.app[LIVE].settings
+    plan = to_converse(body, await _options(request, body, entry))
+    response_options = ResponseOptions(
+        json_tool=plan.json_tool, think_tags=settings.chat.reasoning_output == "think_tags"
+    )
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
     bedrock = request.app[BEDROCK]
     if not body.stream:
-        response = await bedrock.converse(entry.id, converse)
+        response = await bedrock.converse(entry.bedrock_id, plan.body)
         completion = to_chat_completion(
-            response, model=body.model, completion_id=completion_id, created=created
+            response,
+            model=body.model,
+            completion_id=completion_id,
+            created=created,
+            options=response_options,
         )
         usage = completion["usage"]
         trace.prompt_tokens = usage["prompt_tokens"]
@@ -57,21 +77,63 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         completion_id=completion_id,
         created=created,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
+        options=response_options,
     )
-    events = _events(request, entry, converse)
+    streamable = entry.streaming and (
+        entry_caps(entry).tool_streaming or "toolConfig" not in plan.body
+    )
+    events = _events(request, entry, plan.body, streamable=streamable)
     return await _relay(request, events, translator)
 
 
+def entry_caps(entry: ModelEntry) -> Capabilities:
+    return capabilities_for(entry.base_model_id)
+
+
+async def _options(
+    request: web.Request, body: ChatCompletionRequest, entry: ModelEntry
+) -> ChatOptions:
+    chat = request.app[LIVE].settings.chat
+    caps = entry_caps(entry)
+    fetched: dict[str, tuple[str, bytes]] = {}
+    urls = remote_image_urls(body)
+    if urls and chat.fetch_remote_images:
+        fetched = await fetch_remote_images(
+            request.app[HTTP_CLIENT],
+            urls,
+            max_bytes=chat.max_image_bytes,
+            time_limit=chat.remote_image_timeout,
+        )
+    limits = ContentLimits(
+        max_image_bytes=chat.max_image_bytes,
+        max_document_bytes=chat.max_document_bytes,
+        images_allowed=caps.images and "IMAGE" in entry.input_modalities,
+        documents_allowed=caps.documents,
+        fetched_images=fetched,
+    )
+    return ChatOptions(
+        capabilities=caps,
+        content=limits,
+        prompt_caching=chat.prompt_caching,
+        reasoning_budgets={
+            "low": chat.reasoning_budget_low,
+            "medium": chat.reasoning_budget_medium,
+            "high": chat.reasoning_budget_high,
+        },
+    )
+
+
 async def _events(
-    request: web.Request, entry: ModelEntry, converse: ConverseRequest
+    request: web.Request, entry: ModelEntry, converse: ConverseRequest, *, streamable: bool
 ) -> AsyncGenerator[StreamEvent, None]:
     bedrock = request.app[BEDROCK]
-    if entry.streaming:
-        async for event in bedrock.converse_stream(entry.id, converse):
+    if streamable:
+        async for event in bedrock.converse_stream(entry.bedrock_id, converse):
             yield event
         return
-    # A model without ConverseStream still gets a stream: one plain call replayed as events.
-    response = await bedrock.converse(entry.id, converse)
+    # A model that cannot stream (or cannot stream tool use) still gets a stream: one plain
+    # call replayed as events.
+    response = await bedrock.converse(entry.bedrock_id, converse)
     for event_type, payload in converse_as_stream_events(response):
         yield StreamEvent(event_type, payload)
 

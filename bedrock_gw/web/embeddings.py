@@ -32,7 +32,7 @@ async def create_embeddings(request: web.Request) -> web.Response:
         )
     plan = embeddings.plan(body, family)
     limit = request.app[LIVE].settings.embeddings.max_concurrency
-    results = await _invoke_all(request.app[BEDROCK], entry.id, plan.bodies, limit)
+    results = await _invoke_all(request.app[BEDROCK], entry.bedrock_id, plan.bodies, limit)
     vectors, tokens = embeddings.collect(plan, [(r.body, r.input_tokens) for r in results])
     trace.prompt_tokens = tokens
     return web.json_response(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
 
 from bedrock_gw.auth import ApiKey, KeyRing
@@ -19,6 +20,7 @@ __all__ = [
     "BEDROCK",
     "CATALOG",
     "CREDENTIALS",
+    "HTTP_CLIENT",
     "LIVE",
     "READINESS",
     "STREAMS",
@@ -52,6 +54,7 @@ class RequestTrace:
 
 
 LIVE = web.AppKey("live", LiveConfig)
+HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 BEDROCK = web.AppKey("bedrock", Bedrock)
 CATALOG = web.AppKey("catalog", ModelCatalog)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)

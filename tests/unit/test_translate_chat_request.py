@@ -8,12 +8,33 @@ from typing import Any
 import pytest
 
 from bedrock_gw.errors import InvalidRequest
+from bedrock_gw.models.capabilities import DEFAULT, Capabilities
 from bedrock_gw.openai.chat_request import ChatCompletionRequest
-from bedrock_gw.translate.chat_request import LEADING_USER_TURN, to_converse
+from bedrock_gw.translate.chat_request import (
+    LEADING_USER_TURN,
+    ChatOptions,
+    ConversePlan,
+    to_converse,
+)
+from bedrock_gw.translate.content import ContentLimits
+
+LIMITS = ContentLimits(
+    max_image_bytes=1000, max_document_bytes=1000, images_allowed=True, documents_allowed=True
+)
 
 
 def _req(messages: list[dict[str, Any]], **params: Any) -> ChatCompletionRequest:
     return ChatCompletionRequest.model_validate({"model": "m", "messages": messages, **params})
+
+
+def _plan(
+    request: ChatCompletionRequest,
+    caps: Capabilities = DEFAULT,
+    limits: ContentLimits = LIMITS,
+    *,
+    caching: bool = False,
+) -> ConversePlan:
+    return to_converse(request, ChatOptions(caps, limits, prompt_caching=caching))
 
 
 CASES = [
@@ -131,14 +152,14 @@ def test_to_converse(
     messages: list[dict[str, Any]], params: dict[str, Any], expected: dict[str, Any]
 ) -> None:
     """Each OpenAI request maps to exactly this Converse body."""
-    assert to_converse(_req(messages, **params)) == expected
+    assert _plan(_req(messages, **params)).body == expected
 
 
 def test_does_not_mutate_input() -> None:
     """Translation leaves the parsed request untouched."""
     request = _req([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], stop=["x"])
     before = copy.deepcopy(request.model_dump())
-    to_converse(request)
+    _plan(request)
     assert request.model_dump() == before
 
 
@@ -152,25 +173,6 @@ ERRORS = [
         "stop",
         id="too-many-stops",
     ),
-    pytest.param(
-        [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
-                ],
-            }
-        ],
-        {},
-        "messages[0].content[0]",
-        id="image-not-yet",
-    ),
-    pytest.param(
-        [{"role": "user", "content": "x"}],
-        {"tools": [{"type": "function", "function": {"name": "f"}}]},
-        "tools",
-        id="tools-not-yet",
-    ),
 ]
 
 
@@ -178,6 +180,6 @@ ERRORS = [
 def test_rejections(messages: list[dict[str, Any]], params: dict[str, Any], param: str) -> None:
     """Requests Converse cannot honour fail with a 400 naming the parameter."""
     with pytest.raises(InvalidRequest) as caught:
-        to_converse(_req(messages, **params))
+        _plan(_req(messages, **params))
     assert caught.value.param == param
     assert caught.value.status == 400

@@ -9,6 +9,7 @@ import pytest
 from bedrock_gw.errors import UpstreamError
 from bedrock_gw.translate.chat_response import (
     ChunkTranslator,
+    ResponseOptions,
     converse_as_stream_events,
     to_chat_completion,
     to_openai_usage,
@@ -210,3 +211,198 @@ def test_plain_response_replayed_as_events() -> None:
         ({}, "length"),
         ("usage", {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}),
     ]
+
+
+def _chunks(events: list[tuple[str, dict[str, Any]]], **options: Any) -> list[dict[str, Any]]:
+    translator = ChunkTranslator(
+        model="m",
+        completion_id="c",
+        created=1,
+        include_usage=False,
+        options=ResponseOptions(**options),
+    )
+    return [
+        c["choices"][0]["delta"] for e in events for c in translator.on_event(*e) if c["choices"]
+    ]
+
+
+def _start(index: int, tool_id: str, name: str) -> tuple[str, dict[str, Any]]:
+    return (
+        "contentBlockStart",
+        {"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": tool_id, "name": name}}},
+    )
+
+
+def _tool_delta(index: int, fragment: str) -> tuple[str, dict[str, Any]]:
+    return (
+        "contentBlockDelta",
+        {"contentBlockIndex": index, "delta": {"toolUse": {"input": fragment}}},
+    )
+
+
+def test_stream_tool_calls_follow_openai_indexes() -> None:
+    """Text first, then each call with its own index from 0: id, type and name first, then
+    argument fragments; a call without input gets '{}'."""
+    events = [
+        ("messageStart", {"role": "assistant"}),
+        ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Let me check."}}),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        _start(1, "t1", "weather"),
+        _tool_delta(1, '{"city": '),
+        _tool_delta(1, '"Oslo"}'),
+        ("contentBlockStop", {"contentBlockIndex": 1}),
+        _start(2, "t2", "time"),
+        ("contentBlockStop", {"contentBlockIndex": 2}),
+        ("messageStop", {"stopReason": "tool_use"}),
+    ]
+    assert _chunks(events) == [
+        {"role": "assistant", "content": ""},
+        {"content": "Let me check."},
+        {
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "t1",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": ""},
+                }
+            ]
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]},
+        {
+            "tool_calls": [
+                {
+                    "index": 1,
+                    "id": "t2",
+                    "type": "function",
+                    "function": {"name": "time", "arguments": ""},
+                }
+            ]
+        },
+        {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]},
+        {},
+    ]
+
+
+def test_stream_tool_call_first_block_has_index_zero() -> None:
+    """A tool call that is the very first block still gets index 0 (never -1)."""
+    events = [
+        _start(0, "t1", "f"),
+        _tool_delta(0, "{}"),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+    ]
+    deltas = _chunks(events)
+    assert deltas[1]["tool_calls"][0]["index"] == 0
+
+
+def test_stream_interleaved_parallel_calls() -> None:
+    """Fragments of parallel calls that interleave go to the right call index."""
+    events = [
+        _start(0, "a", "f"),
+        _start(1, "b", "g"),
+        _tool_delta(1, '{"y":1}'),
+        _tool_delta(0, '{"x":1}'),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("contentBlockStop", {"contentBlockIndex": 1}),
+    ]
+    fragments = [
+        (d["tool_calls"][0]["index"], d["tool_calls"][0]["function"]["arguments"])
+        for d in _chunks(events)
+        if "tool_calls" in d and "id" not in d["tool_calls"][0]
+    ]
+    assert fragments == [(1, '{"y":1}'), (0, '{"x":1}')]
+
+
+def test_stream_reasoning_details_after_block() -> None:
+    """A reasoning block streams its text, then one reasoning_details item with the signature."""
+    events = [
+        (
+            "contentBlockDelta",
+            {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "th"}}},
+        ),
+        (
+            "contentBlockDelta",
+            {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "ink"}}},
+        ),
+        (
+            "contentBlockDelta",
+            {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "SIG"}}},
+        ),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"text": "answer"}}),
+    ]
+    assert _chunks(events)[1:] == [
+        {"reasoning_content": "th"},
+        {"reasoning_content": "ink"},
+        {
+            "reasoning_details": [
+                {
+                    "type": "reasoning.text",
+                    "text": "think",
+                    "format": "anthropic-claude-v1",
+                    "index": 0,
+                    "signature": "SIG",
+                }
+            ]
+        },
+        {"content": "answer"},
+    ]
+
+
+def test_stream_think_tags() -> None:
+    """With think tags, reasoning goes into content between <think> and </think>."""
+    events = [
+        (
+            "contentBlockDelta",
+            {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "hm"}}},
+        ),
+        ("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"text": "ok"}}),
+    ]
+    contents = [d.get("content") for d in _chunks(events, think_tags=True)[1:]]
+    assert contents == ["<think>hm", "</think>", "ok"]
+
+
+def test_stream_json_tool_becomes_content() -> None:
+    """The forced JSON tool's input streams as content and finishes with 'stop'."""
+    events = [
+        _start(0, "j", "json_response"),
+        _tool_delta(0, '{"a":'),
+        _tool_delta(0, "1}"),
+        ("messageStop", {"stopReason": "tool_use"}),
+    ]
+    assert _chunks(events, json_tool="json_response") == [
+        {"role": "assistant", "content": ""},
+        {"content": '{"a":'},
+        {"content": "1}"},
+        {},
+    ]
+
+
+def test_plain_tool_calls_and_details() -> None:
+    """A plain response returns tool_calls (content null), reasoning_details and the JSON tool."""
+    response = _response(
+        [
+            {"reasoningContent": {"reasoningText": {"text": "t", "signature": "s"}}},
+            {"toolUse": {"toolUseId": "t1", "name": "weather", "input": {}}},
+        ],
+        "tool_use",
+    )
+    message = to_chat_completion(response, model="m", completion_id="c", created=1)["choices"][0]
+    assert message["finish_reason"] == "tool_calls"
+    assert message["message"]["content"] is None
+    assert message["message"]["tool_calls"] == [
+        {"id": "t1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    ]
+    assert message["message"]["reasoning_details"][0]["signature"] == "s"
+    as_json = to_chat_completion(
+        _response(
+            [{"toolUse": {"toolUseId": "j", "name": "json_response", "input": {"a": 1}}}],
+            "tool_use",
+        ),
+        model="m",
+        completion_id="c",
+        created=1,
+        options=ResponseOptions(json_tool="json_response"),
+    )["choices"][0]
+    assert (as_json["message"]["content"], as_json["finish_reason"]) == ('{"a": 1}', "stop")
