@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 # Signing name of both the runtime and the control plane; "bedrock-runtime" is rejected.
 SIGNING_NAME = "bedrock"
 _JSON = "application/json"
+_LISTING_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,10 @@ class BedrockClient:
         self._plain_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeouts.connect, sock_read=timeouts.first_byte
         )
+        # Listings are small; a hung one must not hold the first requests for minutes.
+        self._listing_timeout = aiohttp.ClientTimeout(
+            total=min(timeouts.first_byte, _LISTING_TIMEOUT), sock_connect=timeouts.connect
+        )
         # Stream reads are bounded per event below, so aiohttp's own read timeout is off.
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)
 
@@ -213,7 +218,9 @@ class BedrockClient:
         return InvokeResult(_load_any(raw), int(tokens) if tokens and tokens.isdigit() else None)
 
     async def list_foundation_models(self) -> list[dict[str, Any]]:
-        result = await self._request_json("GET", f"{self._endpoints.control}/foundation-models")
+        result = await self._request_json(
+            "GET", f"{self._endpoints.control}/foundation-models", limits=self._listing_timeout
+        )
         return _list_of_objects(result, "modelSummaries")
 
     async def list_inference_profiles(self, profile_type: str) -> list[dict[str, Any]]:
@@ -225,20 +232,29 @@ class BedrockClient:
             if next_token:
                 query["nextToken"] = next_token
             url = f"{self._endpoints.control}/inference-profiles?{urlencode(query)}"
-            result = await self._request_json("GET", url)
+            result = await self._request_json("GET", url, limits=self._listing_timeout)
             summaries.extend(_list_of_objects(result, "inferenceProfileSummaries"))
             next_token = result.get("nextToken") if isinstance(result, dict) else None
             if not next_token:
                 return summaries
 
     async def _request_json(
-        self, method: str, url: str, request: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        url: str,
+        request: Mapping[str, Any] | None = None,
+        *,
+        limits: aiohttp.ClientTimeout | None = None,
     ) -> Any:
         body = _dump(request) if request is not None else b""
         headers = self._signed(method, url, body, accept=_JSON)
         try:
             async with self._session.request(
-                method, _exact(url), data=body or None, headers=headers, timeout=self._plain_timeout
+                method,
+                _exact(url),
+                data=body or None,
+                headers=headers,
+                timeout=limits or self._plain_timeout,
             ) as response:
                 raw = await response.read()
                 if response.status >= 300:

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from bedrock_gw.errors import InvalidRequest
+from bedrock_gw.web.state import LIVE
 
 __all__ = ["read_model"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+# Separate from the access log so that prompts only appear when this switch is deliberately on.
+body_logger = logging.getLogger("bedrock_gw.bodies")
+_LOGGED_BODY_LIMIT = 64 * 1024
+
 
 async def read_model(request: web.Request, model: type[ModelT]) -> ModelT:
     raw = await request.read()  # aiohttp enforces client_max_size here (413)
+    if request.app[LIVE].settings.logging.log_bodies:
+        body_logger.info(
+            "%s %s body: %s",
+            request.method,
+            request.path,
+            raw[:_LOGGED_BODY_LIMIT].decode(errors="replace"),
+        )
     if not raw:
         raise InvalidRequest("the request body is empty; send a JSON object")
     try:

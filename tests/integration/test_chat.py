@@ -249,3 +249,20 @@ async def test_access_log_has_tokens_not_prompts(
     assert "key=inline-1" in line
     assert "in=" in line and "out=" in line
     assert "secret-prompt" not in line and API_KEY not in line
+
+
+@pytest.mark.parametrize("switch", [pytest.param(False, id="off"), pytest.param(True, id="on")])
+async def test_body_logging_switch(
+    start_gateway: GatewayFactory, caplog: pytest.LogCaptureFixture, switch: bool
+) -> None:
+    """Request bodies (prompts) are logged only when logging.log_bodies is on."""
+    gateway = await start_gateway(logging={"log_bodies": switch})
+    with caplog.at_level(logging.INFO, logger="bedrock_gw.bodies"):
+        async with openai.AsyncOpenAI(
+            base_url=f"{gateway.url}/v1", api_key=API_KEY, max_retries=0
+        ) as sdk:
+            await sdk.chat.completions.create(
+                model=HAIKU, messages=[{"role": "user", "content": "my-private-prompt"}]
+            )
+    logged = any("my-private-prompt" in r.getMessage() for r in caplog.records)
+    assert logged is switch

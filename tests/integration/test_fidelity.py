@@ -281,3 +281,65 @@ async def test_ignored_parameters_accepted(client: openai.AsyncOpenAI, fake: Fak
     )
     body = fake.requests_for("Converse")[-1].body
     assert "additionalModelRequestFields" not in body and "inferenceConfig" not in body
+
+
+@pytest.fixture
+async def image_server() -> Any:
+    """A local web server with one PNG and one HTML page."""
+    from aiohttp import web
+
+    async def png(request: web.Request) -> web.Response:
+        return web.Response(body=base64.b64decode(PNG), content_type="image/png")
+
+    async def html(request: web.Request) -> web.Response:
+        return web.Response(text="<html></html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/cat.png", png)
+    app.router.add_get("/page", html)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+def _image_message(url: str) -> list[Any]:
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "see"},
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        }
+    ]
+
+
+async def test_remote_images_off_by_default(client: openai.AsyncOpenAI, image_server: str) -> None:
+    """Without chat.fetch_remote_images the gateway refuses to fetch URLs for clients."""
+    with pytest.raises(openai.BadRequestError, match="remote image URLs are disabled"):
+        await client.chat.completions.create(
+            model=HAIKU, messages=_image_message(f"{image_server}/cat.png")
+        )
+
+
+async def test_remote_images_fetched_when_enabled(
+    start_gateway: GatewayFactory, fake: FakeBedrock, image_server: str
+) -> None:
+    """With fetching on, a remote image reaches Bedrock as bytes; a non-image URL is a 400."""
+    gateway = await start_gateway(chat={"fetch_remote_images": True})
+    async with openai.AsyncOpenAI(
+        base_url=f"{gateway.url}/v1", api_key=API_KEY, max_retries=0
+    ) as sdk:
+        await sdk.chat.completions.create(
+            model=HAIKU, messages=_image_message(f"{image_server}/cat.png")
+        )
+        block = fake.requests_for("Converse")[-1].body["messages"][0]["content"][1]
+        assert base64.b64decode(block["image"]["source"]["bytes"]) == base64.b64decode(PNG)
+        with pytest.raises(openai.BadRequestError, match="not an image"):
+            await sdk.chat.completions.create(
+                model=HAIKU, messages=_image_message(f"{image_server}/page")
+            )
