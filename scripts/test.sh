@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs, then lints, type-checks
-# and runs every test. CI (.ci/run) calls exactly this script.
+# and runs every test, then the stages that need more than Python: a real Open WebUI against
+# the gateway, and (as root) a real systemd host. CI (.ci/run) calls exactly this script.
+# For a quick local run of the Python tests alone: python3 -m pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,3 +15,5 @@ echo "== mypy"
 python3 -m mypy
 echo "== pytest"
 python3 -m pytest "$@"
+echo "== Open WebUI end to end"
+bash .ci/openwebui.sh

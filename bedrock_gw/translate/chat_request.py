@@ -7,7 +7,9 @@ Decisions that change the shape of a conversation (all forced by Converse's rule
 - a conversation that starts with the assistant gets a short user turn in front of it, because
   Converse requires the first turn to be the user's;
 - an assistant message with no content is left out (Converse rejects empty text blocks);
-- ``tool_choice: "none"`` with tool turns in the history sends those turns as text (tools.py).
+- ``tool_choice: "none"`` with tool turns in the history sends those turns as text (tools.py);
+- a model without tool use is offered no tools under ``auto`` (it cannot call them anyway);
+  only ``required`` or a named function for such a model is refused.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def to_converse(request: ChatCompletionRequest, options: ChatOptions) -> Convers
     if reasoning.thinking and _open_tool_loop_without_thinking(request):
         reasoning = ReasoningPlan()
     thinking = reasoning.thinking
-    mode = _tool_mode(request)
+    mode = _tool_mode(request, caps)
     system, turns = _conversation(request, options, mode, thinking)
     if system and not caps.system_prompt:
         text = "\n\n".join(block["text"] for block in system if "text" in block)
@@ -119,7 +121,7 @@ def to_converse(request: ChatCompletionRequest, options: ChatOptions) -> Convers
 def _reject_unsupported(request: ChatCompletionRequest, caps: Capabilities) -> None:
     if request.n is not None and request.n > 1:
         raise InvalidRequest("n > 1 is not supported: Bedrock returns one choice", param="n")
-    if request.tools and not caps.tools:
+    if request.tools and not caps.tools and request.tool_choice not in (None, "auto", "none"):
         raise InvalidRequest("this model does not support tools", param="tools")
     fmt = (request.response_format or {}).get("type")
     if fmt not in (None, "text", "json_object", "json_schema"):
@@ -138,12 +140,14 @@ def _reject_unsupported(request: ChatCompletionRequest, caps: Capabilities) -> N
             )
 
 
-def _tool_mode(request: ChatCompletionRequest) -> ToolMode:
+def _tool_mode(request: ChatCompletionRequest, caps: Capabilities) -> ToolMode:
     history = any(
         isinstance(m, ToolMessage) or (isinstance(m, AssistantMessage) and m.tool_calls)
         for m in request.messages
     )
-    if request.tool_choice == "none":
+    # A model without tool use, offered tools under "auto", is a model that chose not to call
+    # them: Open WebUI offers its built-in tools on every turn, whatever the model.
+    if request.tool_choice == "none" or not caps.tools:
         return "text" if history else "off"
     if request.tools:
         return "native"

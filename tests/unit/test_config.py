@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pydantic
@@ -78,3 +79,40 @@ def test_check_config_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     bad.write_text("[server]\nportt = 1\n")
     assert main(["check-config", "--config", str(bad)]) == 1
     assert "server.portt: unknown key" in capsys.readouterr().err
+
+
+def _keys(model: type[pydantic.BaseModel], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            keys.extend(_keys(annotation, f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+_KEY_LINE = re.compile(r"^(# )?[a-z_]+ = ")
+
+
+def test_example_documents_every_key() -> None:
+    """Every setting appears in config.example.toml under its section, below a comment
+    (directly, or as part of a group of keys that one comment introduces)."""
+    from bedrock_gw.config import Settings
+
+    section = ""
+    documented: set[str] = set()
+    commented = False
+    for line in EXAMPLE.read_text().splitlines():
+        stripped = line.strip()
+        is_key = _KEY_LINE.match(stripped) is not None
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section, commented = stripped.strip("[]") + ".", False
+        elif is_key:
+            key = stripped.lstrip("# ").split("=", 1)[0].strip()
+            if commented:
+                documented.add(section + key)
+        else:
+            commented = stripped.startswith("#")
+    missing = [key for key in _keys(Settings) if key not in documented]
+    assert missing == []

@@ -150,10 +150,14 @@ def test_tool_choice_none_with_history_renders_text() -> None:
     assert "weather" in body["messages"][1]["content"][0]["text"]
 
 
-def test_tools_refused_for_model_without_tools() -> None:
-    """A model whose family has no tool use gets a 400 before any call."""
+def test_tools_for_model_without_tools() -> None:
+    """A model without tool use is offered no tools under auto (Open WebUI always sends its
+    built-in tools), but requiring a tool call from it is a 400."""
+    no_tools = replace(DEFAULT, tools=False)
+    body = _plan([{"role": "user", "content": "x"}], no_tools, tools=[WEATHER]).body
+    assert "toolConfig" not in body
     with pytest.raises(InvalidRequest, match="tools"):
-        _plan([{"role": "user", "content": "x"}], replace(DEFAULT, tools=False), tools=[WEATHER])
+        _plan([{"role": "user", "content": "x"}], no_tools, tools=[WEATHER], tool_choice="required")
 
 
 def _parts(*parts: dict[str, Any]) -> list[dict[str, Any]]:
