@@ -52,7 +52,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             f"'{body.model}' is an embedding model; use /v1/embeddings", param="model"
         )
     settings = request.app[LIVE].settings
-    plan = to_converse(body, await _options(request, body, entry))
+    caps = capabilities_for(entry.base_model_id)
+    plan = to_converse(body, await _options(request, body, entry, caps))
     response_options = ResponseOptions(
         json_tool=plan.json_tool, think_tags=settings.chat.reasoning_output == "think_tags"
     )
@@ -79,22 +80,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
         options=response_options,
     )
-    streamable = entry.streaming and (
-        entry_caps(entry).tool_streaming or "toolConfig" not in plan.body
-    )
+    streamable = entry.streaming and (caps.tool_streaming or "toolConfig" not in plan.body)
     events = _events(request, entry, plan.body, streamable=streamable)
     return await _relay(request, events, translator)
 
 
-def entry_caps(entry: ModelEntry) -> Capabilities:
-    return capabilities_for(entry.base_model_id)
-
-
 async def _options(
-    request: web.Request, body: ChatCompletionRequest, entry: ModelEntry
+    request: web.Request, body: ChatCompletionRequest, entry: ModelEntry, caps: Capabilities
 ) -> ChatOptions:
     chat = request.app[LIVE].settings.chat
-    caps = entry_caps(entry)
     fetched: dict[str, tuple[str, bytes]] = {}
     urls = remote_image_urls(body)
     if urls and chat.fetch_remote_images:
