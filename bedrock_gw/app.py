@@ -15,12 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 import aiohttp
 from aiohttp import web
 
-from bedrock_gw.auth import keyring_from_settings
-from bedrock_gw.aws.credentials import BotocoreChainFetcher, CredentialCache
+from bedrock_gw.auth import KeyRing, keyring_from_settings
+from bedrock_gw.aws.credentials import CredentialCache
+from bedrock_gw.aws.json_rpc import AwsJsonClient
+from bedrock_gw.aws.sources import credential_fetcher
 from bedrock_gw.bedrock.client import BedrockClient, BedrockEndpoints, BedrockTimeouts
 from bedrock_gw.config import Settings
+from bedrock_gw.keys import KEY_STORE, key_sources, key_store_from_settings
 from bedrock_gw.models.catalog import ModelCatalog
 from bedrock_gw.readiness import ReadinessGates
+from bedrock_gw.reload import RELOAD_HOOKS
 from bedrock_gw.web.chat import chat_completions
 from bedrock_gw.web.embeddings import create_embeddings
 from bedrock_gw.web.middleware import auth_middleware, error_middleware
@@ -30,6 +34,7 @@ from bedrock_gw.web.state import (
     BEDROCK,
     CATALOG,
     CREDENTIALS,
+    HTTP_CLIENT,
     LIVE,
     READINESS,
     STREAMS,
@@ -39,7 +44,6 @@ from bedrock_gw.web.state import (
 __all__ = ["create_app"]
 
 _EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
-_HTTP = web.AppKey("http", aiohttp.ClientSession)
 
 
 def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) -> web.Application:
@@ -56,6 +60,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
         [
             _executor_ctx,
             _credentials_ctx,
+            _keys_ctx,
             _bedrock_ctx(dict(os.environ if environ is None else environ)),
             _catalog_ctx,
         ]
@@ -80,15 +85,58 @@ async def _executor_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _credentials_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[LIVE].settings
-    cache = CredentialCache(
-        BotocoreChainFetcher(app[_EXECUTOR]),
-        refresh_margin=settings.aws.credentials_refresh_margin,
-    )
+    # Raises CredentialSourceError (a ConfigError) when the source cannot work: no start.
+    fetcher = credential_fetcher(settings.aws, executor=app[_EXECUTOR], environ=os.environ)
+    cache = CredentialCache(fetcher, refresh_margin=settings.aws.credentials_refresh_margin)
     await cache.start()
     app[CREDENTIALS] = cache
     app[READINESS].add(f"loading AWS credentials ({cache.status.source})", cache.wait_until_loaded)
     yield
     await cache.close()
+
+
+async def _keys_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[LIVE].settings
+    # A small session of its own: SSM and Secrets Manager calls are rare and tiny.
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4))
+    aws = AwsJsonClient(
+        session,
+        credentials=app[CREDENTIALS].current,
+        credentials_loaded=app[CREDENTIALS].wait_until_loaded,
+        environ=os.environ,
+        timeout=settings.auth.aws_timeout,
+    )
+
+    def publish(keyring: KeyRing) -> None:
+        # Read LIVE at call time; the holder is updated in place, never replaced.
+        app[LIVE].keyring = keyring
+
+    store = key_store_from_settings(
+        settings.auth, aws_region=settings.aws.region, aws=aws, on_change=publish
+    )
+    served = [settings.auth]
+
+    async def reload_keys(candidate: LiveConfig) -> LiveConfig:
+        # SIGHUP re-reads every key source. A changed [auth] gets new sources, and the whole
+        # reload is refused (KeySourceError) if one of them cannot be read.
+        auth = candidate.settings.auth
+        if auth != served[0]:
+            sources = key_sources(auth, aws_region=settings.aws.region, aws=aws)
+            await store.replace_sources(sources, refresh_interval=auth.refresh_interval)
+            served[0] = auth
+        else:
+            await store.refresh()
+        return LiveConfig(candidate.settings, store.keyring)
+
+    app[KEY_STORE] = store
+    if RELOAD_HOOKS in app:
+        app[RELOAD_HOOKS].add("re-reading API keys", reload_keys)
+    gate = "resolving API keys from SSM" if settings.auth.ssm_parameter else "loading API keys"
+    app[READINESS].add(gate, store.wait_until_loaded)
+    await store.start()
+    yield
+    await store.close()
+    await session.close()
 
 
 def _bedrock_ctx(
@@ -102,7 +150,7 @@ def _bedrock_ctx(
         session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
         )
-        app[_HTTP] = session
+        app[HTTP_CLIENT] = session
         app[BEDROCK] = BedrockClient(
             session,
             credentials=app[CREDENTIALS].current,
@@ -128,6 +176,7 @@ async def _catalog_ctx(app: web.Application) -> AsyncIterator[None]:
         app[BEDROCK],
         allow=models.allow,
         deny=models.deny,
+        aliases=models.aliases,
         refresh_interval=models.refresh_interval,
     )
     catalog.start()

@@ -11,23 +11,31 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = [
     "AuthSettings",
     "AwsSettings",
+    "ChatSettings",
     "ConfigError",
+    "CredentialSource",
     "EmbeddingsSettings",
     "LoggingSettings",
     "ModelsSettings",
+    "RolesAnywhereSettings",
     "ServerSettings",
     "Settings",
+    "StaticCredentialSettings",
     "load_settings",
 ]
 
 MiB = 1024 * 1024
 PositiveSeconds = Annotated[float, Field(gt=0)]
+_REGION = r"^[a-z]{2}(-[a-z]+)+-\d+$"
+_ARN_PARTITION = r"^arn:aws(-[a-z]+)*:"
+CredentialSource = Literal["default", "static", "roles-anywhere", "roles-anywhere-inprocess"]
+"""Where AWS credentials come from; see ``docs/credentials.md``."""
 
 
 class _Section(BaseModel):
@@ -46,8 +54,70 @@ class ServerSettings(_Section):
     """Seconds of silence after which an SSE comment keeps proxies from timing out (0: off)."""
 
 
+class StaticCredentialSettings(_Section):
+    """An IAM user's access key, for ``credentials = "static"``.
+
+    Each value is taken from this section, else from the systemd credential named below
+    (``$CREDENTIALS_DIRECTORY/<name>``, loaded with ``LoadCredential=``), else from the
+    ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` variables.
+    """
+
+    access_key_id: str | None = Field(default=None, pattern=r"^\w+$")
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    access_key_id_credential: str = "aws-access-key-id"
+    """Name of the systemd credential holding the access key id."""
+    secret_access_key_credential: str = "aws-secret-access-key"  # noqa: S105 (a file name)
+    """Name of the systemd credential holding the secret access key."""
+    session_token_credential: str = "aws-session-token"  # noqa: S105 (a file name)
+    """Name of the systemd credential holding a session token (rarely needed)."""
+
+
+class RolesAnywhereSettings(_Section):
+    """IAM Roles Anywhere: ``credentials = "roles-anywhere"`` or ``"roles-anywhere-inprocess"``.
+
+    Both read the certificate, key and ARNs from here; only the first runs ``helper``.
+    """
+
+    helper: str = "aws_signing_helper"
+    """Path to AWS's credential helper (or a name looked up in PATH); helper source only."""
+    certificate: Path | None = None
+    """PEM file of the X.509 end-entity certificate."""
+    private_key: Path | None = None
+    """PEM file of the certificate's private key (RSA or EC); keep it mode 0600."""
+    certificate_chain: Path | None = None
+    """Optional PEM file of intermediate CA certificates."""
+    trust_anchor_arn: str | None = Field(
+        default=None, pattern=_ARN_PARTITION + r"rolesanywhere:[a-z0-9-]+:\d{12}:trust-anchor/.+$"
+    )
+    profile_arn: str | None = Field(
+        default=None, pattern=_ARN_PARTITION + r"rolesanywhere:[a-z0-9-]+:\d{12}:profile/.+$"
+    )
+    role_arn: str | None = Field(default=None, pattern=_ARN_PARTITION + r"iam::\d{12}:role/.+$")
+    session_duration: Annotated[int, Field(ge=900, le=43200)] | None = None
+    """Seconds the session lasts; by default the service's (one hour)."""
+    region: str | None = Field(default=None, pattern=_REGION)
+    """Region of the Roles Anywhere endpoint; by default the trust anchor's region."""
+    endpoint: str | None = None
+    """CreateSession URL; else AWS_ENDPOINT_URL_ROLESANYWHERE, AWS_ENDPOINT_URL, or AWS's."""
+    timeout: PositiveSeconds = 30.0
+    """Longest wait for one credential request; a hung helper is killed after it."""
+
+    def missing(self) -> list[str]:
+        """The keys both Roles Anywhere sources need that are not set."""
+        required = ("certificate", "private_key", "trust_anchor_arn", "profile_arn", "role_arn")
+        return [name for name in required if getattr(self, name) is None]
+
+    def effective_region(self) -> str | None:
+        if self.region is not None:
+            return self.region
+        if self.trust_anchor_arn is not None:
+            return self.trust_anchor_arn.split(":")[3]
+        return None
+
+
 class AwsSettings(_Section):
-    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    region: str = Field(default="us-east-1", pattern=_REGION)
     runtime_endpoint: str | None = None
     """Bedrock runtime URL; else AWS_ENDPOINT_URL_BEDROCK_RUNTIME, AWS_ENDPOINT_URL, or AWS's."""
     control_endpoint: str | None = None
@@ -57,14 +127,48 @@ class AwsSettings(_Section):
     """Longest wait for Bedrock's response headers (a plain Converse answers only when done)."""
     stream_idle_timeout: PositiveSeconds = 60.0
     """Longest silence between two events of a stream."""
-    max_connections: Annotated[int, Field(ge=1)] = 256
+    max_connections: Annotated[int, Field(ge=1)] = 1024
+    """Connections to Bedrock at most; each open stream holds one."""
+    credentials: CredentialSource = "default"
+    """Where AWS credentials come from: botocore's chain, static keys, or Roles Anywhere."""
+    static: StaticCredentialSettings = StaticCredentialSettings()
+    roles_anywhere: RolesAnywhereSettings = RolesAnywhereSettings()
     credentials_refresh_margin: PositiveSeconds = 900.0
     """Refresh expiring credentials this long before they expire."""
+
+    @model_validator(mode="after")
+    def _credential_source_complete(self) -> AwsSettings:
+        if self.credentials.startswith("roles-anywhere"):
+            missing = self.roles_anywhere.missing()
+            if missing:
+                raise ValueError(
+                    f'credentials = "{self.credentials}" needs these keys in '
+                    f"[aws.roles_anywhere]: {', '.join(missing)}"
+                )
+        if (
+            self.credentials == "static"
+            and self.static.secret_access_key is not None
+            and not self.static.secret_access_key.get_secret_value()
+        ):
+            raise ValueError("aws.static.secret_access_key is empty")
+        return self
 
 
 class AuthSettings(_Section):
     api_keys: tuple[SecretStr, ...] = ()
     """Inline API keys accepted as ``Authorization: Bearer <key>``."""
+    key_file: Path | None = None
+    """File of keys, one per line: ``[name] <key>`` or ``[name] sha256:<hex digest>``."""
+    ssm_parameter: str | None = Field(default=None, pattern=r"^(/[\w.\-/]+|[\w.\-]+|arn:.+)$")
+    """SSM parameter whose value is the ARN of the Secrets Manager secret holding the keys."""
+    ssm_region: str | None = Field(default=None, pattern=_REGION)
+    """Region of the SSM parameter; by default its ARN's region, else ``aws.region``."""
+    refresh_interval: PositiveSeconds = 300.0
+    """How often the key file and the secret are read again (SIGHUP also does it)."""
+    rotation_grace_period: Annotated[float, Field(ge=0)] = 3600.0
+    """Seconds the previous secret version (AWSPREVIOUS) stays valid after a rotation."""
+    aws_timeout: PositiveSeconds = 10.0
+    """Longest wait for one SSM or Secrets Manager call."""
 
 
 class ModelsSettings(_Section):
@@ -74,6 +178,27 @@ class ModelsSettings(_Section):
     """Glob patterns of model ids to hide, applied after ``allow``."""
     refresh_interval: PositiveSeconds = 3600.0
     """How often the model list is fetched again in the background."""
+    aliases: dict[str, str] = {}
+    """Extra names for models, e.g. ``"gpt-4o" = "us.anthropic.claude-sonnet-4-..."``; listed in
+    /v1/models and accepted everywhere a model id is."""
+
+
+class ChatSettings(_Section):
+    prompt_caching: bool = False
+    """Add cache points after the system prompt and the last user turn (families that cache)."""
+    reasoning_output: Literal["reasoning_content", "think_tags"] = "reasoning_content"
+    """Where reasoning goes: its own field, or ``<think>`` tags in content for older clients."""
+    reasoning_budget_low: Annotated[int, Field(ge=1024)] = 1024
+    reasoning_budget_medium: Annotated[int, Field(ge=1024)] = 4096
+    reasoning_budget_high: Annotated[int, Field(ge=1024)] = 16384
+    """Claude thinking budgets for ``reasoning_effort`` low / medium / high."""
+    max_image_bytes: Annotated[int, Field(ge=1024)] = 3_932_160
+    """Largest image accepted (Bedrock's own limit is 3.75 MB)."""
+    max_document_bytes: Annotated[int, Field(ge=1024)] = 4_718_592
+    """Largest document accepted (Bedrock's own limit is 4.5 MB)."""
+    fetch_remote_images: bool = False
+    """Fetch ``http(s)`` image URLs for clients. Off: a LAN daemon must not fetch arbitrary URLs."""
+    remote_image_timeout: PositiveSeconds = 10.0
 
 
 class EmbeddingsSettings(_Section):
@@ -85,7 +210,7 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
     log_bodies: bool = False
-    """Debug switch: log request and response bodies (prompts!). Never on in production."""
+    """Debug switch: log request bodies (prompts!) as ``bedrock_gw.bodies``. Never in production."""
 
 
 class Settings(BaseSettings):
@@ -102,6 +227,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     models: ModelsSettings = ModelsSettings()
     embeddings: EmbeddingsSettings = EmbeddingsSettings()
+    chat: ChatSettings = ChatSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

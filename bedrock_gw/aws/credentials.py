@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bedrock_gw.config import ConfigError
 from bedrock_gw.errors import ServiceUnavailable
 
 __all__ = [
@@ -24,7 +25,10 @@ __all__ = [
     "BotocoreChainFetcher",
     "CredentialCache",
     "CredentialFetcher",
+    "CredentialSourceError",
+    "CredentialStatus",
     "CredentialsUnavailable",
+    "FetchFailed",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,21 @@ class CredentialsUnavailable(ServiceUnavailable):
     default_code = "credentials_unavailable"
 
 
+class CredentialSourceError(ConfigError):
+    """The configured source cannot work at all (a missing file, no key id): fatal at start-up."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("[aws] credentials", [problem])
+        self.problem = problem
+
+
+class FetchFailed(Exception):
+    """One attempt to get credentials failed; the cache retries with backoff.
+
+    The message is logged: it says what failed and why, and never holds a secret.
+    """
+
+
 class CredentialFetcher(Protocol):
     """One source of AWS credentials. ``fetch`` may take long but must not block the loop."""
 
@@ -55,6 +74,9 @@ class CredentialFetcher(Protocol):
     def description(self) -> str: ...
 
     async def fetch(self) -> AwsCredentials: ...
+
+    async def close(self) -> None:
+        """Release what the source holds (an HTTP session); called once, at shutdown."""
 
 
 class BotocoreChainFetcher:
@@ -68,6 +90,9 @@ class BotocoreChainFetcher:
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
         self._resolved: Any = None
+
+    async def close(self) -> None:
+        return None
 
     async def fetch(self) -> AwsCredentials:
         loop = asyncio.get_running_loop()
@@ -138,6 +163,7 @@ class CredentialCache:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await self._fetcher.close()
 
     async def wait_until_loaded(self) -> None:
         """Return once a first set of credentials is in hand (the background task retries)."""
@@ -172,6 +198,8 @@ class CredentialCache:
         return max(left - self._refresh_margin, left / 2, 0.0)
 
     async def _refresh_forever(self) -> None:
+        if self._current is None:  # the first attempt in start() failed: back off before retrying
+            await asyncio.sleep(self._retry_initial)
         while True:
             wait = self._seconds_until_refresh()
             if wait is None:
@@ -182,7 +210,9 @@ class CredentialCache:
 
     def _record_failure(self, exc: Exception) -> None:
         self._failures += 1
-        self._last_error = f"{type(exc).__name__}: {exc}"
+        self._last_error = (
+            str(exc) if isinstance(exc, FetchFailed) else f"{type(exc).__name__}: {exc}"
+        )
         if self._failures == 1:  # once per failure streak, not once per retry
             logger.warning(
                 "getting AWS credentials from %s failed: %s; retrying with backoff",

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bedrock_gw.keys import KEY_STORE
 from bedrock_gw.models.listing import to_openai_model
 from bedrock_gw.web.state import CATALOG, CREDENTIALS
 
@@ -29,9 +30,12 @@ async def health(request: web.Request) -> web.Response:
     """Liveness plus what the daemon knows of its own state; never calls AWS."""
     credentials = request.app[CREDENTIALS].status
     catalog = request.app[CATALOG].status
+    keys = request.app[KEY_STORE].status
     degraded: list[str] = []
     if not credentials.healthy:
         degraded.append("credentials")
+    if not keys.healthy:
+        degraded.append("keys")
     if catalog.last_error is not None or catalog.last_success is None:
         degraded.append("models")
     body: dict[str, Any] = {
@@ -42,6 +46,18 @@ async def health(request: web.Request) -> web.Response:
             "healthy": credentials.healthy,
             "expires_at": _iso(credentials.expires_at),
             "last_error": credentials.last_error,
+        },
+        "keys": {
+            "loaded": keys.loaded,
+            "count": keys.keys,
+            "sources": [
+                {
+                    "source": source.description,
+                    "loaded": source.loaded,
+                    "last_error": source.last_error,
+                }
+                for source in keys.sources
+            ],
         },
         "models": {
             "count": catalog.models,
