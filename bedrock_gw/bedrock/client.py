@@ -22,8 +22,12 @@ from yarl import URL
 from bedrock_gw.aws.credentials import AwsCredentials
 from bedrock_gw.aws.sigv4 import encode_path_segment, sign_headers
 from bedrock_gw.bedrock.errors import error_from_response, error_from_stream_exception
-from bedrock_gw.bedrock.eventstream import EventStreamDecoder, EventStreamError
-from bedrock_gw.errors import UpstreamError, UpstreamTimeout
+from bedrock_gw.bedrock.eventstream import (
+    EventStreamDecoder,
+    EventStreamError,
+    EventStreamMessage,
+)
+from bedrock_gw.errors import GatewayError, UpstreamError, UpstreamTimeout
 
 __all__ = [
     "Bedrock",
@@ -101,7 +105,7 @@ class Bedrock(Protocol):
 
     def converse_stream(
         self, model_id: str, request: Mapping[str, Any]
-    ) -> AsyncIterator[StreamEvent]: ...
+    ) -> AsyncIterator[list[StreamEvent]]: ...
 
     async def invoke_model(self, model_id: str, body: Mapping[str, Any]) -> InvokeResult: ...
 
@@ -144,8 +148,10 @@ class BedrockClient:
 
     async def converse_stream(
         self, model_id: str, request: Mapping[str, Any]
-    ) -> AsyncIterator[StreamEvent]:
-        """Yield events as they are decoded; raises a ``GatewayError`` for upstream failures."""
+    ) -> AsyncIterator[list[StreamEvent]]:
+        """Yield the events decoded from each read, as soon as it is decoded (one read often
+        holds several, and relaying them together saves a write per event). Raises a
+        ``GatewayError`` for upstream failures, after yielding the events that preceded it."""
         url = f"{self._endpoints.runtime}/model/{encode_path_segment(model_id)}/converse-stream"
         body = _dump(request)
         headers = self._signed("POST", url, body, accept="application/vnd.amazon.eventstream")
@@ -162,12 +168,12 @@ class BedrockClient:
             if response.status >= 300:
                 raise error_from_response(response.status, response.headers, await response.read())
             decoder = EventStreamDecoder()
-            async for event in self._decode_stream(response, decoder):
-                yield event
+            async for batch in self._decode_stream(response, decoder):
+                yield batch
 
     async def _decode_stream(
         self, response: aiohttp.ClientResponse, decoder: EventStreamDecoder
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncIterator[list[StreamEvent]]:
         idle = self._timeouts.stream_idle
         content = response.content
         while True:
@@ -186,18 +192,17 @@ class BedrockClient:
                 decoder.feed(chunk)
             except EventStreamError as exc:
                 raise UpstreamError(f"Bedrock sent a malformed event stream: {exc}") from exc
+            batch: list[StreamEvent] = []
             for message in decoder.messages():
-                kind = message.message_type
-                if kind == "event":
+                if message.message_type == "event":
                     event_type = message.header(":event-type") or ""
-                    yield StreamEvent(event_type, _load_object(message.payload))
-                elif kind == "exception":
-                    exception_type = message.header(":exception-type") or "internalServerException"
-                    raise error_from_stream_exception(exception_type, message.payload)
-                else:
-                    code = message.header(":error-code") or "InternalServerException"
-                    text = message.header(":error-message") or ""
-                    raise error_from_stream_exception(code, json.dumps({"message": text}).encode())
+                    batch.append(StreamEvent(event_type, _load_object(message.payload)))
+                    continue
+                if batch:
+                    yield batch
+                raise _stream_error(message)
+            if batch:
+                yield batch
 
     async def invoke_model(self, model_id: str, body: Mapping[str, Any]) -> InvokeResult:
         url = f"{self._endpoints.runtime}/model/{encode_path_segment(model_id)}/invoke"
@@ -278,6 +283,15 @@ class BedrockClient:
             region=self._region,
             service=SIGNING_NAME,
         )
+
+
+def _stream_error(message: EventStreamMessage) -> GatewayError:
+    if message.message_type == "exception":
+        exception_type = message.header(":exception-type") or "internalServerException"
+        return error_from_stream_exception(exception_type, message.payload)
+    code = message.header(":error-code") or "InternalServerException"
+    text = message.header(":error-message") or ""
+    return error_from_stream_exception(code, json.dumps({"message": text}).encode())
 
 
 def _exact(url: str) -> URL:

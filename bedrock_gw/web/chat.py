@@ -7,6 +7,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from aiohttp import web
 
@@ -119,21 +120,22 @@ async def _options(
 
 async def _events(
     request: web.Request, entry: ModelEntry, converse: ConverseRequest, *, streamable: bool
-) -> AsyncGenerator[StreamEvent, None]:
+) -> AsyncGenerator[list[StreamEvent], None]:
     bedrock = request.app[BEDROCK]
     if streamable:
-        async for event in bedrock.converse_stream(entry.bedrock_id, converse):
-            yield event
+        async for batch in bedrock.converse_stream(entry.bedrock_id, converse):
+            yield batch
         return
     # A model that cannot stream (or cannot stream tool use) still gets a stream: one plain
     # call replayed as events.
     response = await bedrock.converse(entry.bedrock_id, converse)
-    for event_type, payload in converse_as_stream_events(response):
-        yield StreamEvent(event_type, payload)
+    yield [StreamEvent(kind, payload) for kind, payload in converse_as_stream_events(response)]
 
 
 async def _relay(
-    request: web.Request, events: AsyncGenerator[StreamEvent, None], translator: ChunkTranslator
+    request: web.Request,
+    events: AsyncGenerator[list[StreamEvent], None],
+    translator: ChunkTranslator,
 ) -> web.StreamResponse:
     trace = request[TRACE]
     try:
@@ -145,9 +147,9 @@ async def _relay(
         request.app[STREAMS].add(stream)
         await stream.open()
         try:
-            await stream.send(translator.on_event(first.type, first.payload))
-            async for event in events:
-                await stream.send(translator.on_event(event.type, event.payload))
+            await stream.send(_chunks(translator, first))
+            async for batch in events:
+                await stream.send(_chunks(translator, batch))
             await stream.send_done()
         except GatewayError as error:
             # After the first event the status is sent; the error goes in the stream, no [DONE].
@@ -164,6 +166,10 @@ async def _relay(
     finally:
         # Closing the generator closes the upstream response (and its connection) at once.
         await events.aclose()
+
+
+def _chunks(translator: ChunkTranslator, batch: list[StreamEvent]) -> list[dict[str, Any]]:
+    return [chunk for event in batch for chunk in translator.on_event(event.type, event.payload)]
 
 
 def _record_usage(trace: RequestTrace, translator: ChunkTranslator) -> None:
