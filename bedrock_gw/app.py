@@ -24,7 +24,7 @@ from bedrock_gw.config import Settings
 from bedrock_gw.keys import KEY_STORE, key_sources, key_store_from_settings
 from bedrock_gw.models.catalog import ModelCatalog
 from bedrock_gw.readiness import ReadinessGates
-from bedrock_gw.reload import RELOAD_HOOKS
+from bedrock_gw.reload import RELOAD_HOOKS, ReloadHooks
 from bedrock_gw.web.chat import chat_completions
 from bedrock_gw.web.embeddings import create_embeddings
 from bedrock_gw.web.middleware import auth_middleware, error_middleware
@@ -56,6 +56,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     app[LIVE] = LiveConfig(settings, keyring_from_settings(settings.auth))
     app[STREAMS] = weakref.WeakSet[EventStream]()
     app[READINESS] = ReadinessGates()
+    app[RELOAD_HOOKS] = ReloadHooks()
     app.cleanup_ctx.extend(
         [
             _executor_ctx,
@@ -129,8 +130,7 @@ async def _keys_ctx(app: web.Application) -> AsyncIterator[None]:
         return LiveConfig(candidate.settings, store.keyring)
 
     app[KEY_STORE] = store
-    if RELOAD_HOOKS in app:
-        app[RELOAD_HOOKS].add("re-reading API keys", reload_keys)
+    app[RELOAD_HOOKS].add("re-reading API keys", reload_keys)
     gate = "resolving API keys from SSM" if settings.auth.ssm_parameter else "loading API keys"
     app[READINESS].add(gate, store.wait_until_loaded)
     await store.start()

@@ -51,8 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bedrock_gw.logs import configure_logging
     from bedrock_gw.server import run
 
-    configure_logging(settings.logging.level)
-    return run(settings)
+    configure_logging(settings.logging)
+    # The path is kept: SIGHUP (systemctl reload) reads the same file again.
+    return run(settings, config_path=args.config)
 
 
 def _check_config(path: Path | None) -> int:

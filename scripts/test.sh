@@ -14,6 +14,12 @@ python3 -m ruff format --check .
 echo "== mypy"
 python3 -m mypy
 echo "== pytest"
-python3 -m pytest "$@"
+python3 -m pytest -m "not system" "$@"
 echo "== Open WebUI end to end"
 bash .ci/openwebui.sh
+if [ "$(id -u)" = 0 ]; then
+    echo "== systemd: the unit on a real systemd host"
+    bash .ci/system.sh
+else
+    echo "== systemd stage skipped: it boots a container and needs root"
+fi

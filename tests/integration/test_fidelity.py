@@ -10,8 +10,8 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fakes.behaviours import Reply, ToolUse
 from tests.fakes.bedrock import FakeBedrock
+from tests.fakes.behaviours import Reply, ToolUse
 from tests.integration.conftest import API_KEY, GatewayFactory
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
