@@ -64,3 +64,22 @@ async def client(gateway: Gateway) -> AsyncIterator[openai.AsyncOpenAI]:
         base_url=f"{gateway.url}/v1", api_key=API_KEY, max_retries=0, timeout=20
     ) as sdk:
         yield sdk
+
+
+@pytest.fixture(autouse=True)
+async def _event_loop_watch(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
+    """Run each integration test on a debug event loop and fail it if any callback blocked the
+    loop for long: a blocking call on the hot path would show up here."""
+    import asyncio
+    import logging
+
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    # Generous, because these machines are shared: only real blocking (a sync network call,
+    # a subprocess wait) takes this long, not ordinary scheduling noise.
+    loop.slow_callback_duration = 0.5
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        yield
+    records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]
+    slow = [r.getMessage() for r in records if r.name == "asyncio" and "took" in r.getMessage()]
+    assert slow == [], f"the event loop was blocked: {slow}"

@@ -6,6 +6,9 @@ import asyncio
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -15,7 +18,6 @@ import aiohttp
 import boto3
 import openai
 import pytest
-from moto.server import ThreadedMotoServer
 
 from bedrock_gw.auth import KeyRing
 from bedrock_gw.aws.credentials import AwsCredentials, CredentialsUnavailable
@@ -30,13 +32,36 @@ REGION = "us-east-1"
 TEST_CREDENTIALS = AwsCredentials("AKIDFAKE", "fake-secret")
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    """moto's server in its own process: in a thread it would share the GIL with the event
+    loop under test, and its first requests (which import moto's backends) stall the loop."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _moto_api(url, "reset")
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("moto's server did not start") from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
 
 
 def _moto_api(url: str, path: str, body: bytes = b"") -> None:
@@ -55,13 +80,28 @@ def _moto_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_url)
 
 
+def _client_args(url: str) -> dict[str, str]:
+    # Explicit: this module-wide fixture is built before the per-test environment is.
+    return {
+        "endpoint_url": url,
+        "region_name": REGION,
+        "aws_access_key_id": "AKIDFAKE",
+        "aws_secret_access_key": "fake-secret",
+    }
+
+
 class Aws:
     """boto3 against moto, for arranging parameters and secrets."""
 
     def __init__(self, url: str) -> None:
-        self.ssm = boto3.client("ssm", endpoint_url=url, region_name=REGION)
-        self.secrets = boto3.client("secretsmanager", endpoint_url=url, region_name=REGION)
-        self.iam = boto3.client("iam", endpoint_url=url, region_name=REGION)
+        self.ssm = boto3.client("ssm", **_client_args(url))
+        self.secrets = boto3.client("secretsmanager", **_client_args(url))
+        self.iam = boto3.client("iam", **_client_args(url))
+        # botocore loads models and endpoint rules on first use; do that here, outside the
+        # event loop, so the tests' own quick boto3 calls do not stall it.
+        self.ssm.describe_parameters()
+        self.secrets.list_secrets()
+        self.iam.list_users()
 
     def secret_behind_parameter(
         self, secret_string: str, *, parameter_type: str = "String"
@@ -74,7 +114,7 @@ class Aws:
         return parameter, arn
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def aws(moto_url: str) -> Aws:
     return Aws(moto_url)
 
