@@ -60,16 +60,21 @@ class EventStream:
         await self._write(_encode(error.to_openai()))
 
     async def send_done(self) -> None:
-        await self._write(_DONE)
+        """``data: [DONE]`` and the end of the response, in one write."""
+        await self._stop_pinger()
+        await self.response.write_eof(_DONE)
 
     async def close(self) -> None:
+        await self._stop_pinger()
+        with contextlib.suppress(ConnectionResetError):
+            await self.response.write_eof()  # a no-op after send_done
+
+    async def _stop_pinger(self) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pinger
             self._pinger = None
-        with contextlib.suppress(ConnectionResetError):
-            await self.response.write_eof()
 
     async def stop(self, error: GatewayError) -> None:
         """End the stream from outside (shutdown): tell the client why, then cancel its handler."""
