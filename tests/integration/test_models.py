@@ -102,3 +102,34 @@ async def test_listing_failure_keeps_serving_health(
             assert (await r.json())["error"]["code"] == "model_list_unavailable"
         async with http.get(f"{gateway.url}/health") as r:
             assert (await r.json())["degraded"] == ["models"]
+
+
+async def test_background_refresh_and_last_good_list(
+    start_gateway: GatewayFactory, fake: FakeBedrock
+) -> None:
+    """The list is refreshed on its interval without any request waiting on it, and a failed
+    refresh keeps the last good list."""
+    import asyncio
+    import dataclasses
+
+    gateway = await start_gateway(models={"refresh_interval": 0.2})
+    async with openai.AsyncOpenAI(
+        base_url=f"{gateway.url}/v1", api_key=API_KEY, max_retries=0
+    ) as sdk:
+        before = {model.id async for model in sdk.models.list()}
+        template = fake.model(HAIKU)
+        assert template is not None
+        fake.catalogue.models.append(
+            dataclasses.replace(template, model_id="anthropic.new-model-v1:0")
+        )
+        for _ in range(100):
+            ids = {model.id async for model in sdk.models.list()}
+            if "anthropic.new-model-v1:0" in ids:
+                break
+            await asyncio.sleep(0.05)
+        assert ids == before | {"anthropic.new-model-v1:0"}
+        listings = len(fake.requests_for("ListFoundationModels"))
+        await fake.close()  # every refresh from now on fails
+        await asyncio.sleep(0.5)
+        assert {model.id async for model in sdk.models.list()} == ids
+    assert listings >= 2
