@@ -7,11 +7,20 @@ Unknown keys are errors, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = [
@@ -21,12 +30,20 @@ __all__ = [
     "ConfigError",
     "CredentialSource",
     "EmbeddingsSettings",
+    "KeyPolicy",
+    "LimitsSettings",
     "LoggingSettings",
+    "MetricsSettings",
     "ModelsSettings",
+    "Network",
+    "PassthroughSettings",
+    "Price",
     "RolesAnywhereSettings",
     "ServerSettings",
     "Settings",
     "StaticCredentialSettings",
+    "TlsSettings",
+    "UsageSettings",
     "load_settings",
 ]
 
@@ -36,6 +53,27 @@ _REGION = r"^[a-z]{2}(-[a-z]+)+-\d+$"
 _ARN_PARTITION = r"^arn:aws(-[a-z]+)*:"
 CredentialSource = Literal["default", "static", "roles-anywhere", "roles-anywhere-inprocess"]
 """Where AWS credentials come from; see ``docs/credentials.md``."""
+
+
+def _network(value: Any) -> Any:
+    # "192.168.1.10/24" means that LAN: host bits are allowed and dropped.
+    return ipaddress.ip_network(value, strict=False) if isinstance(value, str) else value
+
+
+Network = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_network)]
+PRIVATE_NETWORKS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
+    ipaddress.ip_network(text)
+    for text in (
+        "127.0.0.0/8",
+        "::1/128",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+"""Loopback and the private LAN ranges (RFC 1918, RFC 4193 unique local, link-local IPv6)."""
 
 
 class _Section(BaseModel):
@@ -52,6 +90,34 @@ class ServerSettings(_Section):
     """How long in-flight requests and streams may run on after SIGTERM."""
     stream_keepalive: Annotated[float, Field(ge=0)] = 15.0
     """Seconds of silence after which an SSE comment keeps proxies from timing out (0: off)."""
+    allow_cidrs: tuple[Network, ...] = PRIVATE_NETWORKS
+    """Client networks that may connect; a connection from elsewhere is closed unread."""
+    max_header_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 16 * 1024
+    """Longest request line or header field accepted; a longer one gets 400."""
+    idle_timeout: PositiveSeconds = 75.0
+    """Seconds a keep-alive connection may sit idle between requests before it is closed."""
+    max_streams: Annotated[int, Field(ge=0)] = 0
+    """Streamed responses served at once at most (chat streams and Bedrock event streams);
+    a request over the cap gets 429. 0: no cap."""
+
+
+class TlsSettings(_Section):
+    """HTTPS on the listening socket: both files, or neither (plain HTTP)."""
+
+    certificate: Path | None = None
+    """PEM file: the server certificate, then any intermediates."""
+    private_key: Path | None = None
+    """PEM file of the certificate's private key; keep it mode 0600."""
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TlsSettings:
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("tls needs both certificate and private_key, or neither")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.certificate is not None
 
 
 class StaticCredentialSettings(_Section):
@@ -206,6 +272,74 @@ class EmbeddingsSettings(_Section):
     """Upstream calls in flight at once for one request that embeds a list of inputs."""
 
 
+class MetricsSettings(_Section):
+    access: Literal["off", "lan", "token"] = "off"
+    """Who may read ``GET /metrics``: nobody, clients in the private LAN ranges, or clients that
+    send ``Authorization: Bearer <token>``."""
+    token: SecretStr | None = None
+    """The bearer token for ``access = "token"`` (not an API key: it grants metrics only)."""
+
+    @model_validator(mode="after")
+    def _token_given(self) -> MetricsSettings:
+        if self.access == "token" and (self.token is None or not self.token.get_secret_value()):
+            raise ValueError('metrics.access = "token" needs metrics.token')
+        return self
+
+
+class Price(_Section):
+    """US dollars per million tokens."""
+
+    input: Annotated[float, Field(ge=0)]
+    output: Annotated[float, Field(ge=0)]
+    cache_read: Annotated[float, Field(ge=0)] | None = None
+    """Default: the input price."""
+    cache_write: Annotated[float, Field(ge=0)] | None = None
+    """Default: the input price."""
+
+
+class UsageSettings(_Section):
+    directory: Path | None = None
+    """Where ``usage.sqlite3`` lives; default ``$STATE_DIRECTORY`` (systemd's StateDirectory=),
+    else usage is kept in memory only and budgets start afresh on every restart."""
+    flush_interval: PositiveSeconds = 5.0
+    """Seconds between writes of the usage counters to disk (and once more at stop)."""
+    prices: dict[str, Price] = {}
+    """Model id glob -> price; the first pattern that matches the model (as the client named
+    it, or its base model id) prices it. Models without a price cost 0."""
+
+
+class KeyPolicy(_Section):
+    """What one API key may do. Unset limits are unlimited."""
+
+    models: tuple[str, ...] = ("*",)
+    """Glob patterns of the model ids the key may use."""
+    requests_per_minute: Annotated[int, Field(ge=1)] | None = None
+    tokens_per_minute: Annotated[int, Field(ge=1)] | None = None
+    daily_tokens: Annotated[int, Field(ge=0)] | None = None
+    monthly_tokens: Annotated[int, Field(ge=0)] | None = None
+    daily_cost: Annotated[float, Field(ge=0)] | None = None
+    """US dollars per UTC day, from ``usage.prices``."""
+    monthly_cost: Annotated[float, Field(ge=0)] | None = None
+    """US dollars per UTC calendar month, from ``usage.prices``."""
+
+
+class LimitsSettings(_Section):
+    default: KeyPolicy = KeyPolicy()
+    """The policy of every key that has no entry in ``keys``."""
+    keys: dict[str, KeyPolicy] = {}
+    """Policies by key name; a key's own entry replaces ``default`` whole."""
+    reservation_tokens: Annotated[int, Field(ge=0)] = 1024
+    """Output tokens a request is assumed to use while in flight when it sets no max_tokens."""
+
+    def policy(self, key_name: str) -> KeyPolicy:
+        return self.keys.get(key_name, self.default)
+
+
+class PassthroughSettings(_Section):
+    enabled: bool = True
+    """Serve Bedrock's own runtime API under ``/bedrock/...`` to clients with a gateway key."""
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
@@ -229,6 +363,11 @@ class Settings(BaseSettings):
     embeddings: EmbeddingsSettings = EmbeddingsSettings()
     chat: ChatSettings = ChatSettings()
     logging: LoggingSettings = LoggingSettings()
+    tls: TlsSettings = TlsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    usage: UsageSettings = UsageSettings()
+    limits: LimitsSettings = LimitsSettings()
+    passthrough: PassthroughSettings = PassthroughSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -10,8 +10,10 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationFailed",
+    "BudgetExhausted",
     "GatewayError",
     "InvalidRequest",
+    "LimitExceeded",
     "ModelNotFound",
     "NotFound",
     "PayloadTooLarge",
@@ -97,6 +99,31 @@ class RateLimited(GatewayError):
     status = 429
     error_type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
+
+
+class LimitExceeded(RateLimited):
+    """A limit of the gateway's own (a key's rate, the stream cap) refused the request.
+
+    ``retry_after`` goes out as the ``Retry-After`` header; ``limit`` names the setting, for the
+    access log and metrics.
+    """
+
+    def __init__(
+        self, message: str, *, limit: str, retry_after: float, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+class BudgetExhausted(LimitExceeded):
+    """A key's daily or monthly budget is used up until the period rolls over.
+
+    OpenAI's own shape for a spent quota, so clients that know it stop retrying.
+    """
+
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
 
 
 class UpstreamError(GatewayError):

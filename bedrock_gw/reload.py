@@ -49,6 +49,14 @@ LIVE_KEYS = frozenset(
         "logging.log_bodies",
         "server.shutdown_timeout",
         "server.stream_keepalive",
+        "server.allow_cidrs",
+        "server.max_streams",
+        "limits",
+        "metrics",
+        "passthrough",
+        "usage.prices",
+        # Re-read from the files by the server's hook (HTTPS on or off needs a restart).
+        "tls",
         # Applied by this module: catalogue filters and log levels.
         "logging.access_log",
         "logging.level",

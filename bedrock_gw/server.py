@@ -31,11 +31,13 @@ from bedrock_gw.app import create_app
 from bedrock_gw.config import ConfigError, Settings
 from bedrock_gw.errors import ServiceUnavailable
 from bedrock_gw.logs import ACCESS_LOGGER
-from bedrock_gw.reload import Reloader, ReloadRejected
+from bedrock_gw.reload import RELOAD_HOOKS, Reloader, ReloadRejected
 from bedrock_gw.systemd import listen_fds, notifier_from_env, watchdog_interval
+from bedrock_gw.tls import TlsContext
 from bedrock_gw.web.access_log import AccessLogger
+from bedrock_gw.web.boundary import GuardedAppRunner, address_allowed
 from bedrock_gw.web.sse import EventStream
-from bedrock_gw.web.state import CATALOG, LIVE, READINESS, STREAMS
+from bedrock_gw.web.state import CATALOG, LIVE, METRICS, READINESS, STREAMS, LiveConfig
 
 __all__ = ["Gateway", "Traffic", "run", "serve"]
 
@@ -95,8 +97,10 @@ class Gateway:
         # Outermost, so it sees every request from its first byte to its last.
         self.app.middlewares.insert(0, self.traffic.middleware)
         self._sockets = tuple(sockets)
-        self._runner = web.AppRunner(
+        self._tls: TlsContext | None = None
+        self._runner = GuardedAppRunner(
             self.app,
+            admit=self._admit,  # server.allow_cidrs, checked before a connection is read
             handler_cancellation=True,  # a client that leaves cancels its upstream call
             access_log_class=AccessLogger,
             # Always attached: logging.access_log switches it by level, so a reload can.
@@ -105,9 +109,13 @@ class Gateway:
             shutdown_timeout=_LAST_MOMENT,
         )
         self._started = False
+        self.app[RELOAD_HOOKS].add("reloading the TLS certificate", self._reload_tls)
 
     async def start(self) -> None:
         """Bind: the configured address, or the sockets systemd passed (socket activation)."""
+        if self.settings.tls.enabled:
+            # Raises ConfigError for files that cannot be used: no start.
+            self._tls = TlsContext(self.settings.tls)
         try:
             await self._runner.setup()
         except BaseException:
@@ -115,16 +123,46 @@ class Gateway:
             await self._runner.cleanup()
             raise
         self._started = True
+        ssl_context = self._tls.context if self._tls is not None else None
         if self._sockets:
             for sock in self._sockets:
-                await web.SockSite(self._runner, sock, backlog=1024).start()
+                await web.SockSite(
+                    self._runner, sock, ssl_context=ssl_context, backlog=1024
+                ).start()
         else:
             server = self.settings.server
             site = web.TCPSite(
-                self._runner, server.host, server.port, reuse_address=True, backlog=1024
+                self._runner,
+                server.host,
+                server.port,
+                ssl_context=ssl_context,
+                reuse_address=True,
+                backlog=1024,
             )
             await site.start()
         logger.info("listening on %s", ", ".join(self.urls))
+
+    def _admit(self, host: str | None) -> bool:
+        if address_allowed(host, self.app[LIVE].settings.server.allow_cidrs):
+            return True
+        self.app[METRICS].refused_connections.inc()
+        return False
+
+    async def _reload_tls(self, candidate: LiveConfig) -> LiveConfig:
+        # SIGHUP re-reads the certificate and key (renewed in place, or at new paths); a pair
+        # that does not load rejects the reload. Switching TLS on or off needs a restart.
+        tls = candidate.settings.tls
+        if (self._tls is None) != (not tls.enabled):
+            running = self._tls.settings if self._tls is not None else self.settings.tls
+            logger.warning(
+                "tls: switching HTTPS %s needs a restart; kept as it was",
+                "on" if tls.enabled else "off",
+            )
+            settings = candidate.settings.model_copy(update={"tls": running})
+            return LiveConfig(settings, candidate.keyring)
+        if self._tls is not None:
+            await self._tls.reload(tls)
+        return candidate
 
     async def wait_ready(self, on_waiting: Callable[[str], None] | None = None) -> None:
         """Return once every readiness gate passed (credentials loaded, API keys resolved...)."""
@@ -132,7 +170,8 @@ class Gateway:
 
     @property
     def urls(self) -> list[str]:
-        return [_url(address) for address in self._runner.addresses]
+        scheme = "https" if self._tls is not None else "http"
+        return [_url(address, scheme) for address in self._runner.addresses]
 
     @property
     def url(self) -> str:
@@ -183,11 +222,11 @@ class Gateway:
             )
 
 
-def _url(address: Any) -> str:
+def _url(address: Any, scheme: str) -> str:
     if isinstance(address, str | bytes):  # AF_UNIX: a path, or an abstract name
         return f"unix:{address!r}" if isinstance(address, bytes) else f"unix:{address}"
     host, port = address[0], address[1]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 class _Daemon:

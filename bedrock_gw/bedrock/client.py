@@ -134,7 +134,7 @@ class BedrockClient:
         )
         # Listings are small; a hung one must not hold the first requests for minutes.
         self._listing_timeout = aiohttp.ClientTimeout(
-            total=min(timeouts.first_byte, _LISTING_TIMEOUT), sock_connect=timeouts.connect
+            total=_LISTING_TIMEOUT, sock_connect=timeouts.connect
         )
         # Stream reads are bounded per event below, so aiohttp's own read timeout is off.
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)

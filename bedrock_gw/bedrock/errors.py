@@ -10,9 +10,11 @@ import json
 from collections.abc import Mapping
 
 from bedrock_gw.errors import (
+    AuthenticationFailed,
     GatewayError,
     InvalidRequest,
     NotFound,
+    PayloadTooLarge,
     PermissionDenied,
     RateLimited,
     ServiceUnavailable,
@@ -20,7 +22,13 @@ from bedrock_gw.errors import (
     UpstreamTimeout,
 )
 
-__all__ = ["ERROR_TABLE", "bedrock_error", "error_from_response", "error_from_stream_exception"]
+__all__ = [
+    "ERROR_TABLE",
+    "aws_error_code",
+    "bedrock_error",
+    "error_from_response",
+    "error_from_stream_exception",
+]
 
 ERROR_TABLE: Mapping[str, type[GatewayError]] = {
     "ValidationException": InvalidRequest,
@@ -34,6 +42,32 @@ ERROR_TABLE: Mapping[str, type[GatewayError]] = {
 }
 """Codes not listed here (InternalServerException, ModelErrorException, signature and token
 errors, which are the gateway's own credential problems) become a 502."""
+
+
+_AWS_CODES: Mapping[type[GatewayError], str] = {
+    InvalidRequest: "ValidationException",
+    PayloadTooLarge: "ValidationException",
+    AuthenticationFailed: "UnrecognizedClientException",
+    PermissionDenied: "AccessDeniedException",
+    NotFound: "ResourceNotFoundException",
+    RateLimited: "ThrottlingException",
+    ServiceUnavailable: "ServiceUnavailableException",
+    UpstreamTimeout: "ModelTimeoutException",
+}
+"""The other way, for the native passthrough: the code a Bedrock SDK client raises for each of
+the gateway's own errors (the nearest class in the hierarchy wins); anything else is an
+InternalServerException."""
+
+
+def aws_error_code(error: GatewayError) -> str:
+    """The Bedrock error code that stands for ``error`` (its own, if Bedrock raised it)."""
+    if error.upstream_code:
+        return error.upstream_code
+    for cls in type(error).__mro__:
+        code = _AWS_CODES.get(cls)
+        if code is not None:
+            return code
+    return "InternalServerException"
 
 
 def bedrock_error(code: str, message: str) -> GatewayError:

@@ -14,6 +14,9 @@ from aiohttp import web
 from bedrock_gw.bedrock.client import StreamEvent
 from bedrock_gw.bedrock.converse_types import ConverseRequest
 from bedrock_gw.errors import GatewayError, InvalidRequest, UpstreamError
+from bedrock_gw.governance.governor import Lease
+from bedrock_gw.governance.observe import delta_chars
+from bedrock_gw.governance.usage import estimate_tokens, usage_from_converse
 from bedrock_gw.models.capabilities import Capabilities, capabilities_for
 from bedrock_gw.models.listing import ModelEntry
 from bedrock_gw.openai.chat_request import ChatCompletionRequest
@@ -25,14 +28,17 @@ from bedrock_gw.translate.chat_response import (
     to_chat_completion,
 )
 from bedrock_gw.translate.content import ContentLimits
+from bedrock_gw.web.admission import admit, model_names
 from bedrock_gw.web.body import read_model
 from bedrock_gw.web.images import fetch_remote_images, remote_image_urls
+from bedrock_gw.web.metrics import route_of
 from bedrock_gw.web.sse import EventStream
 from bedrock_gw.web.state import (
     BEDROCK,
     CATALOG,
     HTTP_CLIENT,
     LIVE,
+    METRICS,
     STREAMS,
     TRACE,
     RequestTrace,
@@ -52,6 +58,23 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         raise InvalidRequest(
             f"'{body.model}' is an embedding model; use /v1/embeddings", param="model"
         )
+    lease = admit(
+        request,
+        model=body.model,
+        names=model_names(entry),
+        input_tokens=estimate_tokens(body.model_dump(mode="json", exclude_none=True)),
+        max_output_tokens=body.max_completion_tokens or body.max_tokens,
+        stream=bool(body.stream),
+        api="openai",
+    )
+    with lease:
+        return await _complete(request, body, entry, lease)
+
+
+async def _complete(
+    request: web.Request, body: ChatCompletionRequest, entry: ModelEntry, lease: Lease
+) -> web.StreamResponse:
+    trace = request[TRACE]
     settings = request.app[LIVE].settings
     caps = capabilities_for(entry.base_model_id)
     plan = to_converse(body, await _options(request, body, entry, caps))
@@ -63,6 +86,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     bedrock = request.app[BEDROCK]
     if not body.stream:
         response = await bedrock.converse(entry.bedrock_id, plan.body)
+        lease.settle(usage_from_converse(response.get("usage")))
         completion = to_chat_completion(
             response,
             model=body.model,
@@ -83,7 +107,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     )
     streamable = entry.streaming and (caps.tool_streaming or "toolConfig" not in plan.body)
     events = _events(request, entry, plan.body, streamable=streamable)
-    return await _relay(request, events, translator)
+    return await _relay(request, events, _Meter(translator, lease))
 
 
 async def _options(
@@ -132,10 +156,30 @@ async def _events(
     yield [StreamEvent(kind, payload) for kind, payload in converse_as_stream_events(response)]
 
 
+class _Meter:
+    """Translates a stream's events and tells the lease what they used, as they arrive."""
+
+    def __init__(self, translator: ChunkTranslator, lease: Lease) -> None:
+        self.translator = translator
+        self._lease = lease
+        self._chars = 0
+
+    def chunks(self, batch: list[StreamEvent]) -> list[dict[str, Any]]:
+        for event in batch:
+            if event.type == "metadata":
+                self._lease.settle(usage_from_converse(event.payload.get("usage")))
+            else:
+                self._chars += delta_chars(event.type, event.payload)
+        if self._chars:
+            self._lease.output_progress(-(-self._chars // 4))
+        translate = self.translator.on_event
+        return [chunk for event in batch for chunk in translate(event.type, event.payload)]
+
+
 async def _relay(
     request: web.Request,
     events: AsyncGenerator[list[StreamEvent], None],
-    translator: ChunkTranslator,
+    meter: _Meter,
 ) -> web.StreamResponse:
     trace = request[TRACE]
     try:
@@ -147,29 +191,30 @@ async def _relay(
         request.app[STREAMS].add(stream)
         await stream.open()
         try:
-            await stream.send(_chunks(translator, first))
+            await stream.send(meter.chunks(first))
+            first_token = request.app[METRICS].first_token
+            first_token.labels(route_of(request), trace.model or "").observe(
+                time.monotonic() - trace.started
+            )
             async for batch in events:
-                await stream.send(_chunks(translator, batch))
+                await stream.send(meter.chunks(batch))
             await stream.send_done()
         except GatewayError as error:
             # After the first event the status is sent; the error goes in the stream, no [DONE].
             trace.extra["error"] = error.upstream_code or error.code or error.error_type
+            trace.upstream_error = error.upstream_code
             logger.info("stream failed after it began: %s", error.message)
             with contextlib.suppress(ConnectionResetError):
                 await stream.send_error(error)
         except ConnectionResetError:
             trace.extra["client"] = "disconnected"
         finally:
-            _record_usage(trace, translator)
+            _record_usage(trace, meter.translator)
             await stream.close()
         return stream.response
     finally:
         # Closing the generator closes the upstream response (and its connection) at once.
         await events.aclose()
-
-
-def _chunks(translator: ChunkTranslator, batch: list[StreamEvent]) -> list[dict[str, Any]]:
-    return [chunk for event in batch for chunk in translator.on_event(event.type, event.payload)]
 
 
 def _record_usage(trace: RequestTrace, translator: ChunkTranslator) -> None:

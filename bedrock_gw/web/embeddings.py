@@ -10,8 +10,10 @@ from aiohttp import web
 
 from bedrock_gw.bedrock.client import Bedrock, InvokeResult
 from bedrock_gw.errors import InvalidRequest
+from bedrock_gw.governance.usage import TokenUsage, estimate_tokens
 from bedrock_gw.openai.embeddings import EmbeddingRequest
 from bedrock_gw.translate import embeddings
+from bedrock_gw.web.admission import admit, model_names
 from bedrock_gw.web.body import read_model
 from bedrock_gw.web.state import BEDROCK, CATALOG, LIVE, TRACE
 
@@ -32,8 +34,18 @@ async def create_embeddings(request: web.Request) -> web.Response:
         )
     plan = embeddings.plan(body, family)
     limit = request.app[LIVE].settings.embeddings.max_concurrency
-    results = await _invoke_all(request.app[BEDROCK], entry.bedrock_id, plan.bodies, limit)
-    vectors, tokens = embeddings.collect(plan, [(r.body, r.input_tokens) for r in results])
+    with admit(
+        request,
+        model=body.model,
+        names=model_names(entry),
+        input_tokens=estimate_tokens(body.model_dump(mode="json", exclude_none=True)),
+        max_output_tokens=0,  # embeddings produce no tokens
+        stream=False,
+        api="openai",
+    ) as lease:
+        results = await _invoke_all(request.app[BEDROCK], entry.bedrock_id, plan.bodies, limit)
+        vectors, tokens = embeddings.collect(plan, [(r.body, r.input_tokens) for r in results])
+        lease.settle(TokenUsage(input=tokens))
     trace.prompt_tokens = tokens
     return web.json_response(
         embeddings.to_openai(

@@ -1,16 +1,24 @@
-"""Middlewares: every failure leaves as an OpenAI-shaped error; ``/v1`` routes need a key."""
+"""Middlewares: every failure leaves as an OpenAI-shaped error; ``/v1`` routes need a key.
+
+Errors on the native passthrough (``/bedrock/...``) also carry Bedrock's shape (the
+``x-amzn-ErrorType`` header and a top-level ``message``), so Bedrock SDKs raise their usual
+exceptions for them.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bedrock_gw.bedrock.errors import aws_error_code
 from bedrock_gw.errors import (
     AuthenticationFailed,
     GatewayError,
     InvalidRequest,
+    LimitExceeded,
     NotFound,
     PayloadTooLarge,
 )
@@ -20,24 +28,37 @@ __all__ = ["PROTECTED_PREFIXES", "auth_middleware", "error_middleware", "json_er
 
 logger = logging.getLogger(__name__)
 
-PROTECTED_PREFIXES = ("/v1/", "/api/v1/")
+PASSTHROUGH_PREFIX = "/bedrock/"
+PROTECTED_PREFIXES = ("/v1/", "/api/v1/", PASSTHROUGH_PREFIX)
 
 
-def json_error(error: GatewayError, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(error.to_openai(), status=error.status, headers=headers)
+def json_error(
+    error: GatewayError, headers: dict[str, str] | None = None, *, bedrock: bool = False
+) -> web.Response:
+    """The error as OpenAI shapes it; with ``bedrock``, also as Bedrock's SDKs parse it."""
+    body = error.to_openai()
+    headers = dict(headers or {})
+    if bedrock:
+        body["message"] = error.message
+        headers["x-amzn-ErrorType"] = aws_error_code(error)
+    return web.json_response(body, status=error.status, headers=headers)
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[TRACE] = RequestTrace()
+    bedrock = request.path.startswith(PASSTHROUGH_PREFIX)
     try:
         return await handler(request)
     except GatewayError as error:
-        request[TRACE].extra["error"] = error.upstream_code or error.code or error.error_type
-        return json_error(error, _auth_challenge(error))
+        trace = request[TRACE]
+        trace.extra["error"] = error.upstream_code or error.code or error.error_type
+        trace.upstream_error = error.upstream_code
+        return json_error(error, _error_headers(error), bedrock=bedrock)
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[LIVE].settings.server.max_body_bytes
-        return json_error(PayloadTooLarge(f"the request body is larger than {limit} bytes"))
+        too_large = PayloadTooLarge(f"the request body is larger than {limit} bytes")
+        return json_error(too_large, bedrock=bedrock)
     except web.HTTPNotFound:
         return json_error(NotFound(f"no route for {request.method} {request.path}"))
     except web.HTTPMethodNotAllowed as exc:
@@ -49,11 +70,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except Exception:
         logger.exception("unhandled error serving %s %s", request.method, request.path)
-        return json_error(GatewayError("the gateway failed to serve this request"))
+        failure = GatewayError("the gateway failed to serve this request")
+        return json_error(failure, bedrock=bedrock)
 
 
-def _auth_challenge(error: GatewayError) -> dict[str, str] | None:
-    return {"WWW-Authenticate": "Bearer"} if isinstance(error, AuthenticationFailed) else None
+def _error_headers(error: GatewayError) -> dict[str, str] | None:
+    if isinstance(error, AuthenticationFailed):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(error, LimitExceeded):
+        # Whole seconds (RFC 9110 delay-seconds), rounded up so a client never comes back early.
+        return {"Retry-After": str(max(math.ceil(error.retry_after), 1))}
+    return None
 
 
 @web.middleware

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import weakref
 from dataclasses import dataclass, field
 
@@ -11,7 +12,10 @@ from aiohttp import web
 from bedrock_gw.auth import ApiKey, KeyRing
 from bedrock_gw.aws.credentials import CredentialCache
 from bedrock_gw.bedrock.client import Bedrock
+from bedrock_gw.bedrock.forward import Forwarder
 from bedrock_gw.config import Settings
+from bedrock_gw.governance.governor import Governor
+from bedrock_gw.governance.metrics import Metrics
 from bedrock_gw.models.catalog import ModelCatalog
 from bedrock_gw.readiness import ReadinessGates
 from bedrock_gw.web.sse import EventStream
@@ -20,8 +24,11 @@ __all__ = [
     "BEDROCK",
     "CATALOG",
     "CREDENTIALS",
+    "FORWARDER",
+    "GOVERNOR",
     "HTTP_CLIENT",
     "LIVE",
+    "METRICS",
     "READINESS",
     "STREAMS",
     "TRACE",
@@ -50,6 +57,11 @@ class RequestTrace:
     model: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    admitted: bool = False
+    """The request passed its key's limits: its model may label metrics."""
+    upstream_error: str | None = None
+    """Bedrock's structured error code, when Bedrock failed the request."""
+    started: float = field(default_factory=time.monotonic)
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -60,4 +72,7 @@ CATALOG = web.AppKey("catalog", ModelCatalog)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)
 STREAMS: web.AppKey[weakref.WeakSet[EventStream]] = web.AppKey("streams")
 READINESS = web.AppKey("readiness", ReadinessGates)
+METRICS = web.AppKey("metrics", Metrics)
+GOVERNOR = web.AppKey("governor", Governor)
+FORWARDER = web.AppKey("forwarder", Forwarder)
 TRACE = web.RequestKey("trace", RequestTrace)

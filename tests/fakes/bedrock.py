@@ -37,6 +37,7 @@ from .behaviours import (
     Behaviour,
     Error,
     Hang,
+    Held,
     Reply,
     Slow,
     StreamEvents,
@@ -373,6 +374,10 @@ class FakeBedrock:
         if isinstance(behaviour, Hang):
             await self._closing.wait()
             raise AwsError("ServiceUnavailableException", "fake-bedrock is shutting down.")
+        if isinstance(behaviour, Held):
+            if not behaviour.after_events:  # else the stream waits midway (see _stream)
+                await behaviour.release.wait()
+            return behaviour.then
         return behaviour
 
     @staticmethod
@@ -432,6 +437,7 @@ class FakeBedrock:
         started: float,
     ) -> web.StreamResponse:
         self.active_streams += 1
+        held = behaviour if isinstance(behaviour, Held) and behaviour.after_events else None
         try:
             behaviour = await self._before_answer(behaviour)
             latency = int((time.monotonic() - started) * 1000)
@@ -448,6 +454,10 @@ class FakeBedrock:
             await resp.prepare(request)
             record.status = 200
             try:
+                if held is not None:
+                    await send_frames(resp, frames[: held.after_events], delay)
+                    await held.release.wait()
+                    frames = frames[held.after_events :]
                 await send_frames(resp, frames, delay)
                 await resp.write_eof()
             except ConnectionError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +68,21 @@ class Hang:
     """Never answer; the handler ends only when the client leaves or the fake closes."""
 
 
-Behaviour = Reply | StreamEvents | Error | StreamException | Slow | Hang
+@dataclass
+class Held:
+    """Wait for ``release`` before answering with ``then`` (None: the echo reply).
+
+    For ConverseStream with ``after_events``: send that many events first, then wait, then the
+    rest, so a test can see what a client receives while the stream is still open.
+    In process only (an event cannot cross the control endpoint).
+    """
+
+    release: asyncio.Event
+    then: Reply | StreamEvents | None = None
+    after_events: int = 0
+
+
+Behaviour = Reply | StreamEvents | Error | StreamException | Slow | Hang | Held
 
 
 def _tool_use(raw: dict[str, Any]) -> ToolUse:
