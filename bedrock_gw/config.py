@@ -52,7 +52,7 @@ PositiveSeconds = Annotated[float, Field(gt=0)]
 _REGION = r"^[a-z]{2}(-[a-z]+)+-\d+$"
 _ARN_PARTITION = r"^arn:aws(-[a-z]+)*:"
 CredentialSource = Literal["default", "static", "roles-anywhere", "roles-anywhere-inprocess"]
-"""Where AWS credentials come from; see ``docs/credentials.md``."""
+"""Where AWS credentials come from; see the README, "AWS credentials and API keys"."""
 
 
 def _network(value: Any) -> Any:

@@ -46,12 +46,15 @@ def missing_requirements() -> str | None:
     return None
 
 
-def rootfs(suite: str = "bookworm") -> Path:
-    """The cached root filesystem, built on first use (about a minute and a half)."""
+def rootfs(suite: str = "bookworm", arch: str | None = None) -> Path:
+    """The cached root filesystem, built on first use (about a minute and a half; a foreign
+    ``arch`` such as arm64 or armhf is built under qemu-user and takes several minutes)."""
     digest = hashlib.sha256(_BUILD_SCRIPT.read_bytes()).hexdigest()[:12]
-    path = CACHE / f"rootfs-{suite}-{digest}"
+    name = f"rootfs-{suite}-{digest}" if arch is None else f"rootfs-{suite}-{arch}-{digest}"
+    path = CACHE / name
     if not (path / ".complete").exists():
-        subprocess.run(["bash", str(_BUILD_SCRIPT), str(path), suite], check=True, timeout=1800)
+        argv = ["bash", str(_BUILD_SCRIPT), str(path), suite] + ([arch] if arch else [])
+        subprocess.run(argv, check=True, timeout=3600)
     return path
 
 
